@@ -1,0 +1,279 @@
+/**
+ * Compression codecs for layer bytes: identity, gzip (node:zlib) and zstd (the zstd-napi native
+ * binding; Node 20 has no zstd). Everything streams: memory stays at a few fixed-size buffers
+ * whatever the layer size, and a slow consumer slows the producer (pull-based generators).
+ */
+import { pipeline } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
+import { createGunzip, createGzip } from 'node:zlib';
+import binding from 'zstd-napi/binding.js';
+import { BerthError, isBerthError } from '../core/errors.js';
+import { peek, type ByteStream } from './stream.js';
+
+/** The compressions berth reads and writes. */
+export type Compression = 'none' | 'gzip' | 'zstd';
+
+/** What magic bytes can tell: a supported compression, or a recognised one berth does not support. */
+export type SniffedCompression = Compression | 'xz' | 'bzip2' | 'lz4';
+
+export const COMPRESSIONS: readonly Compression[] = ['none', 'gzip', 'zstd'];
+
+export interface DecompressOptions {
+  /** Fail with BERTH_LIMIT once more than this many bytes come out (decompression bombs). */
+  readonly maxBytes?: number;
+  /** Names the input in errors, e.g. `layer sha256:ab12…`. Defaults to "stream". */
+  readonly what?: string;
+  readonly signal?: AbortSignal;
+}
+
+export interface CompressOptions {
+  /** gzip: 0–9 (default 6, as gzip(1)); zstd: 1–19 (default 3, as zstd(1)). */
+  readonly level?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Bytes needed to recognise every format sniffCompression knows. */
+export const SNIFF_BYTES = 6;
+
+const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];
+const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
+const LZ4_MAGIC = [0x04, 0x22, 0x4d, 0x18];
+
+function startsWith(head: Uint8Array, magic: readonly number[]): boolean {
+  if (head.length < magic.length) return false;
+  return magic.every((b, i) => head[i] === b);
+}
+
+/**
+ * Names the compression of a stream from its first bytes (SNIFF_BYTES are enough). Anything
+ * without a known magic number — a tar, JSON, an empty stream — is 'none'.
+ */
+export function sniffCompression(head: Uint8Array): SniffedCompression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (startsWith(head, ZSTD_MAGIC)) return 'zstd';
+  // A zstd skippable frame (magic 0x184D2A50–5F, little-endian) may lead a zstd stream.
+  if (head.length >= 4 && (head[0]! & 0xf0) === 0x50 && head[1] === 0x2a && head[2] === 0x4d && head[3] === 0x18) return 'zstd';
+  if (startsWith(head, XZ_MAGIC)) return 'xz';
+  if (head.length >= 4 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68 && head[3]! >= 0x31 && head[3]! <= 0x39) return 'bzip2';
+  if (startsWith(head, LZ4_MAGIC)) return 'lz4';
+  return 'none';
+}
+
+/**
+ * Sniffs the compression of `src` without losing bytes: the returned stream yields everything
+ * from byte 0. A recognised but unsupported format (xz, bzip2, lz4) is BERTH_UNSUPPORTED.
+ */
+export async function detectCompression(src: ByteStream, opts: { what?: string } = {}): Promise<{ compression: Compression; stream: ByteStream }> {
+  const { head, stream } = await peek(src, SNIFF_BYTES);
+  const sniffed = sniffCompression(head);
+  if (sniffed === 'xz' || sniffed === 'bzip2' || sniffed === 'lz4') {
+    const what = opts.what ?? 'stream';
+    // Release the source (an open file, a socket) since nobody will read it.
+    await stream[Symbol.asyncIterator]().return?.();
+    throw new BerthError('BERTH_UNSUPPORTED', `detecting compression of ${what}: ${sniffed} is not supported (berth reads gzip and zstd)`, {
+      subject: what, got: sniffed,
+    });
+  }
+  return { compression: sniffed, stream };
+}
+
+/** Decompresses `src` as it streams. Corrupt or truncated input is BERTH_COMPRESSION naming `what`. */
+export function decompress(src: ByteStream, c: Compression, opts: DecompressOptions = {}): ByteStream {
+  const what = opts.what ?? 'stream';
+  let out: ByteStream;
+  switch (c) {
+    case 'none':
+      out = src;
+      break;
+    case 'gzip':
+      out = gunzipStream(src, what);
+      break;
+    case 'zstd':
+      out = zstdDecompressStream(src, what);
+      break;
+    default:
+      throw unknownCompression(c);
+  }
+  return guard(out, opts.maxBytes, what, opts.signal);
+}
+
+/** Compresses `src` as it streams. */
+export function compress(src: ByteStream, c: Compression, opts: CompressOptions = {}): ByteStream {
+  switch (c) {
+    case 'none':
+      return guard(src, undefined, 'stream', opts.signal);
+    case 'gzip':
+      return guard(throughTransform(src, createGzip({ level: opts.level ?? 6 }), 'gzip', 'compressing', 'stream'), undefined, 'stream', opts.signal);
+    case 'zstd':
+      return guard(zstdCompressStream(src, opts.level ?? 3), undefined, 'stream', opts.signal);
+    default:
+      throw unknownCompression(c);
+  }
+}
+
+function unknownCompression(c: unknown): BerthError {
+  return new BerthError('BERTH_UNSUPPORTED', `choosing a codec: unknown compression ${JSON.stringify(c)} (want none, gzip or zstd)`, { got: c });
+}
+
+/** Enforces the output cap and the abort signal on a stream. */
+async function* guard(src: ByteStream, maxBytes: number | undefined, what: string, signal: AbortSignal | undefined): ByteStream {
+  let total = 0;
+  checkAbort(signal, what);
+  for await (const chunk of src) {
+    checkAbort(signal, what);
+    total += chunk.length;
+    if (maxBytes !== undefined && total > maxBytes) {
+      throw new BerthError('BERTH_LIMIT', `decompressing ${what}: decompressed more than ${maxBytes} bytes`, {
+        subject: what, want: maxBytes, got: total,
+      });
+    }
+    yield chunk;
+  }
+}
+
+function checkAbort(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) {
+    throw new BerthError('BERTH_ABORTED', `processing ${what}: aborted`, { subject: what, cause: signal.reason });
+  }
+}
+
+/**
+ * Input is fed to zlib in slices of at most this size: deflate expands at most ~1032×, so one
+ * slice can never balloon into more than ~16 MiB of buffered output whatever the source's chunks.
+ */
+const ZLIB_SLICE = 16 * 1024;
+
+async function* sliced(src: ByteStream, size: number): AsyncGenerator<Uint8Array> {
+  for await (const chunk of src) {
+    for (let at = 0; at < chunk.length; at += size) yield chunk.subarray(at, Math.min(at + size, chunk.length));
+  }
+}
+
+/**
+ * gunzip. Concatenated members decode as one stream (as gzip(1) does); bytes after the last member
+ * that are not another member are an error. Zero bytes after the last member are tolerated as
+ * padding, as gzip(1) and Node's zlib do.
+ */
+function gunzipStream(src: ByteStream, what: string): ByteStream {
+  return throughTransform(src, createGunzip(), 'gzip', 'decompressing', what);
+}
+
+/** Runs a Node Transform over a ByteStream with backpressure; errors become BERTH_COMPRESSION. */
+async function* throughTransform(src: ByteStream, t: Transform, format: string, verb: string, what: string): ByteStream {
+  let sourceError: unknown;
+  const input = Readable.from(sliced(tagErrors(src, (e) => { sourceError = e; }), ZLIB_SLICE), { objectMode: false });
+  const out = pipeline(input, t, () => { /* errors surface through the iterator below */ });
+  try {
+    for await (const chunk of out as AsyncIterable<Buffer>) {
+      yield new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.length);
+    }
+  } catch (err) {
+    if (sourceError !== undefined) throw sourceError;
+    if (isBerthError(err)) throw err;
+    throw codecError(err, format, verb, what);
+  } finally {
+    t.destroy();
+    input.destroy();
+  }
+  if (sourceError !== undefined) throw sourceError;
+}
+
+/** Remembers an error raised by the source itself, so it is not mistaken for corrupt data. */
+async function* tagErrors(src: ByteStream, onError: (e: unknown) => void): ByteStream {
+  try {
+    yield* src;
+  } catch (err) {
+    onError(err);
+    throw err;
+  }
+}
+
+function codecError(err: unknown, format: string, verb: string, what: string): BerthError {
+  const code = (err as { code?: unknown } | null)?.code;
+  let detail = err instanceof Error ? err.message : String(err);
+  if (code === 'Z_BUF_ERROR' || /unexpected end/i.test(detail)) detail = `truncated input (${detail})`;
+  else if (code === 'Z_DATA_ERROR' || code === 'ERR_ZSTD') detail = `corrupt ${format} data (${detail})`;
+  return new BerthError('BERTH_COMPRESSION', `${verb} ${what} (${format}): ${detail}`, { subject: what, cause: err });
+}
+
+const ZSTD_OUT = binding.dStreamOutSize();
+
+/**
+ * zstd decompression driven by the consumer: each call produces at most one output buffer and
+ * yields it before doing more, so even a zstd bomb (RLE blocks reach ~30000×) costs one buffer.
+ * Concatenated frames and skippable frames are read; a stream ending inside a frame is an error.
+ */
+async function* zstdDecompressStream(src: ByteStream, what: string): ByteStream {
+  const dctx = new binding.DCtx();
+  let inFrame = false;
+  let sawInput = false;
+  for await (const chunk of src) {
+    let input = chunk;
+    if (input.length > 0) sawInput = true;
+    while (input.length > 0) {
+      const dst = Buffer.allocUnsafe(ZSTD_OUT);
+      let ret: number;
+      let produced: number;
+      let consumed: number;
+      try {
+        [ret, produced, consumed] = dctx.decompressStream(dst, input);
+      } catch (err) {
+        throw codecError(Object.assign(err as Error, { code: 'ERR_ZSTD' }), 'zstd', 'decompressing', what);
+      }
+      input = input.subarray(consumed);
+      inFrame = ret !== 0;
+      if (produced > 0) yield new Uint8Array(dst.buffer, dst.byteOffset, produced);
+      // The decoder may still hold output for input it has already consumed: drain it.
+      if (input.length === 0 && produced === dst.length) {
+        yield* zstdFlush(dctx, what, (r) => { inFrame = r !== 0; });
+      }
+    }
+  }
+  if (inFrame || !sawInput) {
+    throw new BerthError('BERTH_COMPRESSION', `decompressing ${what} (zstd): truncated input (${sawInput ? 'the stream ends inside a frame' : 'no data'})`, { subject: what });
+  }
+}
+
+async function* zstdFlush(dctx: binding.DCtx, what: string, setRet: (r: number) => void): ByteStream {
+  const empty = new Uint8Array(0);
+  for (;;) {
+    const dst = Buffer.allocUnsafe(ZSTD_OUT);
+    let ret: number;
+    let produced: number;
+    try {
+      [ret, produced] = dctx.decompressStream(dst, empty);
+    } catch (err) {
+      throw codecError(Object.assign(err as Error, { code: 'ERR_ZSTD' }), 'zstd', 'decompressing', what);
+    }
+    setRet(ret);
+    if (produced > 0) yield new Uint8Array(dst.buffer, dst.byteOffset, produced);
+    if (produced < dst.length) return;
+  }
+}
+
+const ZSTD_COMPRESS_OUT = binding.cStreamOutSize();
+
+async function* zstdCompressStream(src: ByteStream, level: number): ByteStream {
+  const cctx = new binding.CCtx();
+  try {
+    cctx.setParameter(binding.CParameter.compressionLevel, level);
+  } catch (err) {
+    throw new BerthError('BERTH_USAGE', `compressing with zstd: bad level ${level} (want ${binding.minCLevel()}…${binding.maxCLevel()})`, { got: level, cause: err });
+  }
+  for await (const chunk of src) {
+    let input = chunk;
+    while (input.length > 0) {
+      const dst = Buffer.allocUnsafe(ZSTD_COMPRESS_OUT);
+      const [, produced, consumed] = cctx.compressStream2(dst, input, binding.EndDirective.continue);
+      input = input.subarray(consumed);
+      if (produced > 0) yield new Uint8Array(dst.buffer, dst.byteOffset, produced);
+    }
+  }
+  const empty = new Uint8Array(0);
+  for (;;) {
+    const dst = Buffer.allocUnsafe(ZSTD_COMPRESS_OUT);
+    const [remaining, produced] = cctx.compressStream2(dst, empty, binding.EndDirective.end);
+    if (produced > 0) yield new Uint8Array(dst.buffer, dst.byteOffset, produced);
+    if (remaining === 0) return;
+  }
+}
