@@ -27,7 +27,7 @@ export interface DecompressOptions {
 }
 
 export interface CompressOptions {
-  /** gzip: 0–9 (default 6, as gzip(1)); zstd: 1–19 (default 3, as zstd(1)). */
+  /** gzip: 0–9 (default 6, as gzip(1)); zstd: 1–22 (default 3, as zstd(1)). Others are BERTH_USAGE. */
   readonly level?: number;
   readonly signal?: AbortSignal;
 }
@@ -102,13 +102,24 @@ export function compress(src: ByteStream, c: Compression, opts: CompressOptions 
   switch (c) {
     case 'none':
       return guard(src, undefined, 'stream', opts.signal);
-    case 'gzip':
-      return guard(throughTransform(src, createGzip({ level: opts.level ?? 6 }), 'gzip', 'compressing', 'stream'), undefined, 'stream', opts.signal);
-    case 'zstd':
-      return guard(zstdCompressStream(src, opts.level ?? 3), undefined, 'stream', opts.signal);
+    case 'gzip': {
+      const level = checkLevel('gzip', opts.level ?? 6, 0, 9);
+      return guard(throughTransform(src, createGzip({ level }), 'gzip', 'compressing', 'stream'), undefined, 'stream', opts.signal);
+    }
+    case 'zstd': {
+      const level = checkLevel('zstd', opts.level ?? 3, 1, binding.maxCLevel());
+      return guard(zstdCompressStream(src, level), undefined, 'stream', opts.signal);
+    }
     default:
       throw unknownCompression(c);
   }
+}
+
+function checkLevel(format: string, level: number, min: number, max: number): number {
+  if (!Number.isInteger(level) || level < min || level > max) {
+    throw new BerthError('BERTH_USAGE', `compressing with ${format}: bad level ${level} (want an integer ${min}…${max})`, { want: `${min}…${max}`, got: level });
+  }
+  return level;
 }
 
 function unknownCompression(c: unknown): BerthError {
@@ -221,7 +232,7 @@ async function* zstdDecompressStream(src: ByteStream, what: string): ByteStream 
         throw codecError(Object.assign(err as Error, { code: 'ERR_ZSTD' }), 'zstd', 'decompressing', what);
       }
       input = input.subarray(consumed);
-      inFrame = ret !== 0;
+      if (produced > 0 || consumed > 0) inFrame = ret !== 0;
       if (produced > 0) yield new Uint8Array(dst.buffer, dst.byteOffset, produced);
       // The decoder may still hold output for input it has already consumed: drain it.
       if (input.length === 0 && produced === dst.length) {
@@ -245,7 +256,8 @@ async function* zstdFlush(dctx: binding.DCtx, what: string, setRet: (r: number) 
     } catch (err) {
       throw codecError(Object.assign(err as Error, { code: 'ERR_ZSTD' }), 'zstd', 'decompressing', what);
     }
-    setRet(ret);
+    // A call that moves nothing reports the next frame's header size, not the state of this one.
+    if (produced > 0) setRet(ret);
     if (produced > 0) yield new Uint8Array(dst.buffer, dst.byteOffset, produced);
     if (produced < dst.length) return;
   }
@@ -255,11 +267,7 @@ const ZSTD_COMPRESS_OUT = binding.cStreamOutSize();
 
 async function* zstdCompressStream(src: ByteStream, level: number): ByteStream {
   const cctx = new binding.CCtx();
-  try {
-    cctx.setParameter(binding.CParameter.compressionLevel, level);
-  } catch (err) {
-    throw new BerthError('BERTH_USAGE', `compressing with zstd: bad level ${level} (want ${binding.minCLevel()}…${binding.maxCLevel()})`, { got: level, cause: err });
-  }
+  cctx.setParameter(binding.CParameter.compressionLevel, level);
   for await (const chunk of src) {
     let input = chunk;
     while (input.length > 0) {
