@@ -85,7 +85,8 @@ export function decodeStatement(bytes: Uint8Array, what: string, opts: DecodeSta
 
   if (!('_type' in doc)) {
     if ('predicateType' in doc || 'subject' in doc) throw invalid(ctx, '_type', 'missing');
-    const predicateType = opts.annotations?.[PREDICATE_TYPE_ANNOTATION] ?? guessPredicateType(doc);
+    const annotated = opts.annotations?.[PREDICATE_TYPE_ANNOTATION];
+    const predicateType = annotated !== undefined && annotated !== '' ? annotated : guessPredicateType(doc);
     if (predicateType === undefined || predicateType === '') {
       throw invalid(ctx, '_type', 'missing, and the document is not a recognised bare predicate (no in-toto.io/predicate-type annotation)');
     }
