@@ -10,7 +10,7 @@
  */
 import { digestOf, digestProblem, type Digest } from './digest.js';
 import { fieldPath } from './errors.js';
-import { JsonFields, isJsonObject, jsonTypeOf, parseJsonBytes, type JsonObject } from './json.js';
+import { JsonFields, childPath, isJsonObject, jsonTypeOf, parseJsonBytes, type JsonObject } from './json.js';
 import type { Platform } from './platform.js';
 
 export interface HealthConfig {
@@ -146,7 +146,7 @@ export function parseImageConfig(bytes: Uint8Array, opts: ParseConfigOptions): I
     const p = fieldPath('history', i);
     const e = f.object(h, p);
     const t = f.optionalString(e, 'created', p);
-    if (t !== undefined) checkTime(f, t, fieldPath(p, 'created'));
+    if (t !== undefined) checkTime(f, t, childPath(p, 'created'));
     for (const key of ['created_by', 'author', 'comment']) f.optionalString(e, key, p);
     if (f.optionalBoolean(e, 'empty_layer', p) !== true) nonEmpty++;
   });

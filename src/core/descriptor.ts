@@ -3,8 +3,8 @@
  * Pure: no I/O.
  */
 import { digestAlgorithm, digestOf, digestProblem, isVerifiableAlgorithm, type Digest } from './digest.js';
-import { fieldPath, type ErrorCode } from './errors.js';
-import { JsonFields } from './json.js';
+import type { ErrorCode } from './errors.js';
+import { JsonFields, childPath } from './json.js';
 import { OCI_EMPTY } from './media-types.js';
 import { platformFromJson, type Platform } from './platform.js';
 
@@ -56,19 +56,19 @@ export function parseDescriptor(value: unknown, path: string, code: ErrorCode = 
 
   const mediaType = f.string(obj, 'mediaType', path);
   const mtProblem = mediaTypeProblem(mediaType);
-  if (mtProblem !== undefined) f.fail(fieldPath(path, 'mediaType'), `${JSON.stringify(mediaType)} ${mtProblem}`, { got: mediaType });
+  if (mtProblem !== undefined) f.fail(childPath(path, 'mediaType'), `${JSON.stringify(mediaType)} ${mtProblem}`, { got: mediaType });
 
   const rawDigest = f.required(obj, 'digest', path);
   const dProblem = digestProblem(rawDigest);
   if (dProblem !== undefined) {
     const shown = typeof rawDigest === 'string' ? JSON.stringify(rawDigest.length > 80 ? `${rawDigest.slice(0, 80)}…` : rawDigest) : String(rawDigest);
-    f.fail(fieldPath(path, 'digest'), `${shown} is not a valid digest (${dProblem})`, { got: rawDigest });
+    f.fail(childPath(path, 'digest'), `${shown} is not a valid digest (${dProblem})`, { got: rawDigest });
   }
   const digest = rawDigest as Digest;
 
   const size = f.required(obj, 'size', path);
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-    f.fail(fieldPath(path, 'size'), `must be a non-negative safe integer, got ${typeof size === 'number' ? String(size) : JSON.stringify(size)}`, { got: size });
+    f.fail(childPath(path, 'size'), `must be a non-negative safe integer, got ${typeof size === 'number' ? String(size) : JSON.stringify(size)}`, { got: size });
   }
 
   const urls = f.optionalStringArray(obj, 'urls', path);
@@ -76,13 +76,13 @@ export function parseDescriptor(value: unknown, path: string, code: ErrorCode = 
   const artifactType = f.optionalString(obj, 'artifactType', path);
   if (artifactType !== undefined) {
     const p = mediaTypeProblem(artifactType);
-    if (p !== undefined) f.fail(fieldPath(path, 'artifactType'), `${JSON.stringify(artifactType)} ${p}`, { got: artifactType });
+    if (p !== undefined) f.fail(childPath(path, 'artifactType'), `${JSON.stringify(artifactType)} ${p}`, { got: artifactType });
   }
-  const platform = obj.platform === undefined || obj.platform === null ? undefined : platformFromJson(obj.platform, fieldPath(path, 'platform'), code, subject);
+  const platform = obj.platform === undefined || obj.platform === null ? undefined : platformFromJson(obj.platform, childPath(path, 'platform'), code, subject);
 
   const data = f.optionalString(obj, 'data', path);
   if (data !== undefined) {
-    const p = fieldPath(path, 'data');
+    const p = childPath(path, 'data');
     if (!BASE64.test(data)) f.fail(p, 'is not padded standard base64 (RFC 4648 section 4)');
     const bytes = Buffer.from(data, 'base64');
     if (bytes.length !== size) {

@@ -54,6 +54,17 @@ export function jsonBytes(value: unknown): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value));
 }
 
+/**
+ * Appends keys or indexes to a path already built (fieldPath treats each string as one key, so it
+ * would quote a built path): childPath('layers[0]', 'digest') → `layers[0].digest`.
+ */
+export function childPath(base: string, ...parts: ReadonlyArray<string | number>): string {
+  const tail = fieldPath(...parts);
+  if (base === '') return tail;
+  if (tail === '') return base;
+  return tail.startsWith('[') ? `${base}${tail}` : `${base}.${tail}`;
+}
+
 export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -87,44 +98,44 @@ export class JsonFields {
   /** A required field: throws "missing" when the key is absent or null. */
   required(obj: JsonObject, key: string, path: string): unknown {
     const v = obj[key];
-    if (v === undefined || v === null) this.fail(fieldPath(path, key), v === null ? 'must not be null' : 'missing');
+    if (v === undefined || v === null) this.fail(childPath(path, key), v === null ? 'must not be null' : 'missing');
     return v;
   }
 
   string(obj: JsonObject, key: string, path: string): string {
     const v = this.required(obj, key, path);
-    if (typeof v !== 'string') this.fail(fieldPath(path, key), `must be a string, got ${jsonTypeOf(v)}`);
+    if (typeof v !== 'string') this.fail(childPath(path, key), `must be a string, got ${jsonTypeOf(v)}`);
     return v;
   }
 
   optionalString(obj: JsonObject, key: string, path: string): string | undefined {
     const v = obj[key];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'string') this.fail(fieldPath(path, key), `must be a string, got ${jsonTypeOf(v)}`);
+    if (typeof v !== 'string') this.fail(childPath(path, key), `must be a string, got ${jsonTypeOf(v)}`);
     return v;
   }
 
   optionalBoolean(obj: JsonObject, key: string, path: string): boolean | undefined {
     const v = obj[key];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'boolean') this.fail(fieldPath(path, key), `must be a boolean, got ${jsonTypeOf(v)}`);
+    if (typeof v !== 'boolean') this.fail(childPath(path, key), `must be a boolean, got ${jsonTypeOf(v)}`);
     return v;
   }
 
   optionalNumber(obj: JsonObject, key: string, path: string): number | undefined {
     const v = obj[key];
     if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'number') this.fail(fieldPath(path, key), `must be a number, got ${jsonTypeOf(v)}`);
+    if (typeof v !== 'number') this.fail(childPath(path, key), `must be a number, got ${jsonTypeOf(v)}`);
     return v;
   }
 
   optionalStringArray(obj: JsonObject, key: string, path: string): readonly string[] | undefined {
     const v = obj[key];
     if (v === undefined || v === null) return undefined;
-    const p = fieldPath(path, key);
+    const p = childPath(path, key);
     if (!Array.isArray(v)) this.fail(p, `must be an array of strings, got ${jsonTypeOf(v)}`);
     v.forEach((item: unknown, i) => {
-      if (typeof item !== 'string') this.fail(fieldPath(p, i), `must be a string, got ${jsonTypeOf(item)}`);
+      if (typeof item !== 'string') this.fail(childPath(p, i), `must be a string, got ${jsonTypeOf(item)}`);
     });
     return v as string[];
   }
@@ -133,10 +144,10 @@ export class JsonFields {
   optionalStringMap(obj: JsonObject, key: string, path: string): Readonly<Record<string, string>> | undefined {
     const v = obj[key];
     if (v === undefined || v === null) return undefined;
-    const p = fieldPath(path, key);
+    const p = childPath(path, key);
     if (!isJsonObject(v)) this.fail(p, `must be an object of strings, got ${jsonTypeOf(v)}`);
     for (const [k, item] of Object.entries(v)) {
-      if (typeof item !== 'string') this.fail(fieldPath(p, k), `must be a string, got ${jsonTypeOf(item)}`);
+      if (typeof item !== 'string') this.fail(childPath(p, k), `must be a string, got ${jsonTypeOf(item)}`);
     }
     return v as Record<string, string>;
   }
@@ -145,10 +156,10 @@ export class JsonFields {
   optionalObjectMap(obj: JsonObject, key: string, path: string): Readonly<Record<string, JsonObject>> | undefined {
     const v = obj[key];
     if (v === undefined || v === null) return undefined;
-    const p = fieldPath(path, key);
+    const p = childPath(path, key);
     if (!isJsonObject(v)) this.fail(p, `must be an object, got ${jsonTypeOf(v)}`);
     for (const [k, item] of Object.entries(v)) {
-      if (!isJsonObject(item)) this.fail(fieldPath(p, k), `must be an object, got ${jsonTypeOf(item)}`);
+      if (!isJsonObject(item)) this.fail(childPath(p, k), `must be an object, got ${jsonTypeOf(item)}`);
     }
     return v as Record<string, JsonObject>;
   }
@@ -157,7 +168,7 @@ export class JsonFields {
   optionalArray(obj: JsonObject, key: string, path: string): readonly unknown[] | undefined {
     const v = obj[key];
     if (v === undefined || v === null) return undefined;
-    if (!Array.isArray(v)) this.fail(fieldPath(path, key), `must be an array, got ${jsonTypeOf(v)}`);
+    if (!Array.isArray(v)) this.fail(childPath(path, key), `must be an array, got ${jsonTypeOf(v)}`);
     return v as unknown[];
   }
 }
@@ -199,7 +210,7 @@ export function findJsonSyntaxError(text: string): SyntaxProblem | undefined {
         i++;
         return;
       }
-      if (c < 0x20) fail(`control character ${describeChar(text, i)} in string`);
+      if (c < 0x20) fail(`unescaped control ${describeChar(text, i)} in string`);
       if (c === 0x5c) {
         i++;
         const e = text[i];

@@ -9,8 +9,8 @@
  * - `arm`: the variant is always present, default `v7` (`armhf` → arm/v7, `armel` → arm/v6);
  * - `386` (from `i386`): no variant.
  */
-import { BerthError, fieldPath, type ErrorCode } from './errors.js';
-import { JsonFields } from './json.js';
+import { BerthError, type ErrorCode } from './errors.js';
+import { JsonFields, childPath } from './json.js';
 import type { Descriptor } from './descriptor.js';
 
 export interface Platform {
@@ -235,8 +235,8 @@ export function platformFromJson(value: unknown, path: string, code: ErrorCode =
   const variant = f.optionalString(obj, 'variant', path);
   const osVersion = f.optionalString(obj, 'os.version', path);
   const osFeatures = f.optionalStringArray(obj, 'os.features', path);
-  if (os === '') f.fail(fieldPath(path, 'os'), 'must not be empty');
-  if (architecture === '') f.fail(fieldPath(path, 'architecture'), 'must not be empty');
+  if (os === '') f.fail(childPath(path, 'os'), 'must not be empty');
+  if (architecture === '') f.fail(childPath(path, 'architecture'), 'must not be empty');
   return {
     os, architecture,
     ...(variant === undefined ? {} : { variant }),
