@@ -1,0 +1,33 @@
+/**
+ * berth's public API. Named exports only: what is not listed here is internal.
+ * The CLI and the explorer import nothing else.
+ */
+export { BerthError, isBerthError, toBerthError, withContext, type ErrorCode } from './core/errors.js';
+export { parseDigest, shortDigest, digestOf, type Digest } from './core/digest.js';
+export type { Descriptor } from './core/descriptor.js';
+export { parsePlatform, formatPlatform, normalizePlatform, type Platform } from './core/platform.js';
+export { classifyMediaType, type MediaTypeInfo } from './core/media-types.js';
+export type { ImageManifest, IndexManifest } from './core/manifest.js';
+export type { ImageConfig } from './core/config.js';
+export { chainIds } from './core/config.js';
+export type { ByteStream, IoOptions } from './io/stream.js';
+export type { TreeNode, TreeRole } from './image/tree.js';
+export type { InspectResult, InspectLayer, InspectHistory } from './image/inspect.js';
+export type { VerifyReport, VerifyProblem } from './image/verify.js';
+export { hostPlatform } from './image/resolve.js';
+export { parseImageName } from './transports/all.js';
+export type { ImageReference, ImageSource, EntryPoint, RootEntry, SourceFormat } from './transports/transport.js';
+export {
+  withSource,
+  treeOf,
+  inspectReference,
+  rawManifestOf,
+  rawConfigOf,
+  openBlobByDigest,
+  platformsOf,
+  verifyReference,
+  type TreeResult,
+  type PlatformEntry,
+  type ReadOptions,
+  type VerifyReferenceOptions,
+} from './images.js';
