@@ -198,6 +198,7 @@ export async function verifyReference(text: string, opts: VerifyReferenceOptions
       ...opts,
       ...(roots ? { roots } : {}),
       entryNotes: ep.notes,
+      synthesized: new Set(ep.roots.filter((r) => r.synthesized).map((r) => r.descriptor.digest)),
       checkAttestationLayer: (layer, bytes, subject) => {
         const statement = decodeStatement(bytes, `attestation layer ${shortDigest(layer.digest)}`, layer.annotations ? { annotations: layer.annotations } : {});
         return subject !== undefined && isDigest(subject) ? checkSubjects(statement, subject) : [];

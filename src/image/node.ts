@@ -53,10 +53,15 @@ export function attestationSubject(desc: Descriptor): string | undefined {
   return desc.annotations?.[ANNOTATION_DOCKER_REFERENCE_DIGEST];
 }
 
-/** Whether a manifest is an image (its config is an image config) rather than an artifact. */
+/**
+ * Whether a manifest is a runnable image rather than an artifact: an image config, no
+ * artifactType, and only layer media types (regclient's "builder" entries use an image config
+ * type with other layers).
+ */
 export function isImageManifest(manifest: ImageManifest): boolean {
-  const kind = classifyMediaType(manifest.config.mediaType).kind;
-  return kind === 'config' && manifest.artifactType === undefined;
+  if (manifest.artifactType !== undefined) return false;
+  if (classifyMediaType(manifest.config.mediaType).kind !== 'config') return false;
+  return manifest.layers.every((l) => classifyMediaType(l.mediaType).kind === 'layer');
 }
 
 export function notFound(what: string, where: string): BerthError {

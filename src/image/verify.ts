@@ -46,6 +46,8 @@ export interface VerifyOptions extends IoOptions {
   /** Extra checks for attestation layers (statement subjects); returns problems as text. */
   readonly checkAttestationLayer?: (layer: Descriptor, bytes: Uint8Array, subjectDigest: string | undefined) => readonly string[];
   readonly entryNotes?: readonly string[];
+  /** Manifests berth synthesised (docker-archive): their layer media types are berth's, not the producer's. */
+  readonly synthesized?: ReadonlySet<string>;
 }
 
 const ATTESTATION_LAYER_LIMIT = 64 * 1024 * 1024;
@@ -65,7 +67,12 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
     opts.onBytes?.(n);
   };
 
-  for (const note of opts.entryNotes ?? []) warn(entry.file, note);
+  for (const note of opts.entryNotes ?? []) {
+    // notes that name a field (`manifest.json[0].Layers[1]: …`) use it as their subject
+    const m = /^([^\s:]+(?:\[[^\]]*\]|\.[A-Za-z]+)*): (.*)$/s.exec(note);
+    if (m !== null && m[1]!.startsWith(entry.file)) warn(m[1]!, m[2]!);
+    else warn(entry.file, note);
+  }
 
   async function visitManifestLike(desc: Descriptor, role: EntryRole, parentIndex: boolean, path: readonly string[], subjectDigest?: string): Promise<void> {
     const what = describeBlob(desc, role === 'unknown' ? 'blob' : role === 'image' ? 'manifest' : role);
@@ -124,7 +131,14 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
           count(raw.length);
         }
         if (image) config = parseImageConfig(raw, { what: cfgWhat });
-        else if (/\+json$|json$/.test(manifest.config.mediaType)) parseJsonBytes(raw, cfgWhat, MAX_CONFIG_BYTES);
+        else if (first && /\+json$/.test(manifest.config.mediaType)) {
+          // A config type berth does not know must not be parsed by consumers: a non-JSON body is odd, not fatal.
+          try {
+            parseJsonBytes(raw, cfgWhat, MAX_CONFIG_BYTES);
+          } catch (err) {
+            warn(cfgWhat, `its media type ${manifest.config.mediaType} says JSON but ${toBerthError(err).message}`);
+          }
+        }
       } catch (err) {
         if (first) error(cfgWhat, toBerthError(err).message);
       }
@@ -146,7 +160,7 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
       }
       const diffId = (config ? configDiffIds(config)[i] : undefined);
       if (!layerResults.has(layer.digest)) {
-        layerResults.set(layer.digest, await verifyLayer(layer, lWhat, image));
+        layerResults.set(layer.digest, await verifyLayer(layer, lWhat, image, desc.digest));
       }
       const got = layerResults.get(layer.digest);
       if (diffId !== undefined && got !== undefined && got !== diffId) {
@@ -170,7 +184,7 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
   }
 
   /** Returns the diffID, or undefined when the layer could not be read (problem recorded). */
-  async function verifyLayer(layer: Descriptor, what: string, image: boolean): Promise<string | undefined> {
+  async function verifyLayer(layer: Descriptor, what: string, image: boolean, manifestDigest: string): Promise<string | undefined> {
     if (seen.has(layer.digest)) return undefined;
     seen.add(layer.digest);
     const info = classifyMediaType(layer.mediaType);
@@ -183,7 +197,7 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
       }
       const { compression, stream } = await detectCompression(verified, { what });
       const declared = info.compression ?? 'none';
-      if (compression !== declared) {
+      if (compression !== declared && !(opts.synthesized?.has(manifestDigest) ?? false)) {
         const msg = `media type ${layer.mediaType} says ${declared === 'none' ? 'an uncompressed tar' : declared} but the content is ${compression === 'none' ? 'not compressed' : compression}`;
         if (info.family === 'oci') error(what, msg);
         else warn(what, `${msg} (docker sniffs the content, so it still loads)`);
@@ -214,7 +228,10 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
       layers++;
       count(raw.length);
       if (layer.mediaType.endsWith('json')) parseJsonBytes(raw, what, ATTESTATION_LAYER_LIMIT);
-      for (const p of opts.checkAttestationLayer?.(layer, raw, subjectDigest) ?? []) error(what, p);
+      for (const p of opts.checkAttestationLayer?.(layer, raw, subjectDigest) ?? []) {
+        if (p.startsWith('note: ')) warn(what, p.slice('note: '.length));
+        else error(what, p);
+      }
     } catch (err) {
       error(what, toBerthError(err).message);
     }

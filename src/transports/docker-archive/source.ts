@@ -93,10 +93,11 @@ export class DockerArchiveSource implements ImageSource {
         const name = cleanName(layerPath, at('Layers', j));
         const foreign = item.layerSources.get(diffId);
         const st = await this.files.stat(name);
-        if (foreign !== undefined) {
+        if (foreign !== undefined && st === undefined) {
+          // A foreign layer left out of the archive: its descriptor says where to fetch it.
           layers.push(foreign);
-          blobs.set(foreign.digest, st === undefined ? { kind: 'absent', name } : { kind: 'file', name, compression: 'none' });
-          if (st === undefined) notes.push(`${at('Layers', j)}: foreign layer ${foreign.digest} is not in the archive (its descriptor names urls to fetch it from)`);
+          blobs.set(foreign.digest, { kind: 'absent', name });
+          notes.push(`${at('Layers', j)}: foreign layer ${foreign.digest} is not in the archive (its descriptor names urls to fetch it from)`);
           continue;
         }
         if (st === undefined) {
