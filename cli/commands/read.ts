@@ -4,7 +4,7 @@ import {
   formatPlatform, inspectReference, openBlobByDigest, parsePlatform, platformsOf, rawConfigOf, rawManifestOf, shortDigest, treeOf,
   type InspectResult, type Platform,
 } from '../../src/index.js';
-import { humanSize, parseFormat, renderTree, table, writeJson, type Io } from '../output.js';
+import { humanSize, parseFormat, renderTree, table, UsageError, writeJson, type Io } from '../output.js';
 
 export interface CommandContext {
   readonly io: Io;
@@ -12,8 +12,14 @@ export interface CommandContext {
   run(action: () => Promise<number | void>): Promise<void>;
 }
 
+/** Parses --platform; a malformed value is a usage error (exit 2). */
 export function platformOption(value: string | undefined): Platform | undefined {
-  return value === undefined ? undefined : parsePlatform(value);
+  if (value === undefined) return undefined;
+  try {
+    return parsePlatform(value);
+  } catch (err) {
+    throw new UsageError(`--platform: ${(err as Error).message}`);
+  }
 }
 
 const FORMAT_HELP = 'output format: text or json';
