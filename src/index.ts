@@ -31,3 +31,24 @@ export {
   type ReadOptions,
   type VerifyReferenceOptions,
 } from './images.js';
+export {
+  attestationsOf,
+  predicateTypeMatches,
+  type AttestationsOptions,
+  type AttestationsResult,
+  type ImageAttestations,
+  type AttestationManifestInfo,
+  type AttestationStatementInfo,
+} from './attestations.js';
+export type {
+  AttestationSummary,
+  ProvenanceAttestation,
+  SbomAttestation,
+  UnknownAttestation,
+  ProvenanceSummary,
+  ProvenanceMaterial,
+  ProvenanceSource,
+  SbomSummary,
+  SbomPackage,
+  StatementSubject,
+} from './attest/index.js';
