@@ -149,18 +149,6 @@ function checkAbort(signal: AbortSignal | undefined, what: string): void {
 }
 
 /**
- * Input is fed to zlib in slices of at most this size: deflate expands at most ~1032×, so one
- * slice can never balloon into more than ~16 MiB of buffered output whatever the source's chunks.
- */
-const ZLIB_SLICE = 16 * 1024;
-
-async function* sliced(src: ByteStream, size: number): AsyncGenerator<Uint8Array> {
-  for await (const chunk of src) {
-    for (let at = 0; at < chunk.length; at += size) yield chunk.subarray(at, Math.min(at + size, chunk.length));
-  }
-}
-
-/**
  * gunzip. Concatenated members decode as one stream (as gzip(1) does); bytes after the last member
  * that are not another member are an error. Zero bytes after the last member are tolerated as
  * padding, as gzip(1) and Node's zlib do.
@@ -172,7 +160,9 @@ function gunzipStream(src: ByteStream, what: string): ByteStream {
 /** Runs a Node Transform over a ByteStream with backpressure; errors become BERTH_COMPRESSION. */
 async function* throughTransform(src: ByteStream, t: Transform, format: string, verb: string, what: string): ByteStream {
   let sourceError: unknown;
-  const input = Readable.from(sliced(tagErrors(src, (e) => { sourceError = e; }), ZLIB_SLICE), { objectMode: false });
+  // Node's zlib pauses mid-chunk when its readable side is full, so even one huge input chunk
+  // (a gzip bomb) buffers only ~highWaterMark of output while the consumer is slow.
+  const input = Readable.from(tagErrors(src, (e) => { sourceError = e; }), { objectMode: false });
   const out = pipeline(input, t, () => { /* errors surface through the iterator below */ });
   try {
     for await (const chunk of out as AsyncIterable<Buffer>) {
@@ -191,11 +181,28 @@ async function* throughTransform(src: ByteStream, t: Transform, format: string, 
 
 /** Remembers an error raised by the source itself, so it is not mistaken for corrupt data. */
 async function* tagErrors(src: ByteStream, onError: (e: unknown) => void): ByteStream {
+  const it = src[Symbol.asyncIterator]();
+  let done = false;
   try {
-    yield* src;
-  } catch (err) {
-    onError(err);
-    throw err;
+    for (;;) {
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = await it.next();
+      } catch (err) {
+        // Only errors from reading the source count; an error the stream machinery throws in at
+        // the yield below (the codec failed) must not be blamed on the source.
+        done = true;
+        onError(err);
+        throw err;
+      }
+      if (r.done) {
+        done = true;
+        return;
+      }
+      yield r.value;
+    }
+  } finally {
+    if (!done) await it.return?.();
   }
 }
 
