@@ -92,7 +92,7 @@ function decodeText(b: Uint8Array): { text: string; raw?: Uint8Array } {
   try {
     return { text: utf8.decode(b) };
   } catch {
-    return { text: utf8Lossy.decode(b), raw: b.slice() };
+    return { text: utf8Lossy.decode(b), raw: new Uint8Array(b) };
   }
 }
 
@@ -272,7 +272,7 @@ export function parsePaxRecords(data: Uint8Array): PaxRecord[] {
     const eq = rec.indexOf(0x3d);
     if (eq <= 0) throw new BerthError('BERTH_INVALID_TAR', `malformed pax record at byte ${at} (no "key=value")`);
     const key = decodeText(rec.subarray(0, eq)).text;
-    const value = rec.slice(eq + 1);
+    const value = new Uint8Array(rec.subarray(eq + 1));
     if (key.includes('\0') || (!key.startsWith('SCHILY.xattr.') && value.includes(0))) {
       throw new BerthError('BERTH_INVALID_TAR', `malformed pax record "${key}" (NUL byte)`);
     }

@@ -222,7 +222,7 @@ class Input implements BlockReader {
     if (n === 0) return EMPTY;
     if (!(await this.more())) return EMPTY;
     if (this.cur.length - this.pos >= n) {
-      const out = this.cur.slice(this.pos, this.pos + n);
+      const out = new Uint8Array(this.cur.subarray(this.pos, this.pos + n));
       this.pos += n;
       this.offset += n;
       return out;
@@ -364,7 +364,7 @@ export async function* readTar(src: ByteStream, opts: ReadTarOptions = {}): Asyn
               want: maxTrailer, got: total,
             });
           }
-          parts.push(chunk.slice());
+          parts.push(new Uint8Array(chunk));
         }
         opts.onTrailer?.(concatParts(parts));
         return;
