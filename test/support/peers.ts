@@ -30,7 +30,7 @@ const cache = new Map<PeerName, string | undefined>();
 /** The absolute path of an installed peer binary, or undefined when it is missing. */
 export function peerPath(name: PeerName): string | undefined {
   if (cache.has(name)) return cache.get(name);
-  const found = CANDIDATES[name].find((p) => isExecutable(p) && (name !== 'busybox' || isStaticElf(p)));
+  const found = (CANDIDATES[name] ?? []).find((p) => isExecutable(p) && (name !== 'busybox' || isStaticElf(p)));
   cache.set(name, found);
   return found;
 }
