@@ -1,0 +1,229 @@
+/**
+ * The benchmark cases: berth against a peer tool on the same input (alternating runs), and the
+ * physical-limit rows that say how fast the machine could do the job at all. A case whose berth
+ * command does not exist yet is listed as skipped with the reason, so the table grows as the
+ * CLI does. Peer commands are those of bench-baseline.md, so the numbers can be compared.
+ */
+import type { Data, Dataset } from './datasets.js';
+import type { Available } from './detect.js';
+import type { Command } from './measure.js';
+import type { Scratch } from './scratch.js';
+
+export type Role = 'berth' | 'peer' | 'limit';
+
+export interface Side {
+  readonly role: Role;
+  /** Short tool name for the table: berth, skopeo, sha256sum, umoci, … */
+  readonly tool: string;
+  readonly cmd: Command;
+  /** Untimed work before every run (clearing the previous output). */
+  readonly prepare?: () => Promise<void>;
+}
+
+/** berth at most `ratio` × the peer's median, or at most `seconds` absolute. */
+export type Goal = { readonly ratio: number } | { readonly seconds: number };
+
+export interface Case {
+  /** Stable id, matched by --only: verify-oci/debian, limit/bigfile/tar-x, meta/huge/tree. */
+  readonly id: string;
+  readonly dataset: string;
+  readonly what: string;
+  readonly sides: readonly Side[];
+  readonly goal?: Goal;
+  /** Files to read once before the runs so the page cache is warm for both sides. */
+  readonly inputs: readonly string[];
+  /** Bytes the MB/s figure counts (uncompressed layer bytes), when meaningful. */
+  readonly basisBytes?: number;
+  /** Takes many seconds per run: --slow-runs applies. */
+  readonly slow?: boolean;
+}
+
+export interface Skipped {
+  readonly id: string;
+  readonly reason: string;
+}
+
+export interface Context {
+  readonly data: Data;
+  readonly scratch: Scratch;
+  readonly avail: Available;
+  /** How to start berth: node and the launcher. */
+  readonly berth: readonly string[];
+  /** How to start the limit helpers under dist/bench/limits. */
+  readonly node: string;
+  readonly limitsDir: string;
+}
+
+export interface CaseList {
+  readonly cases: Case[];
+  readonly skipped: Skipped[];
+}
+
+const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+const files = (list: readonly string[]): string => list.map(q).join(' ');
+
+class Builder implements CaseList {
+  readonly cases: Case[] = [];
+  readonly skipped: Skipped[] = [];
+
+  constructor(readonly ctx: Context) {}
+
+  berth(...args: string[]): Command {
+    return { argv: [...this.ctx.berth, ...args] };
+  }
+
+  /** Adds the case when berth has `command` (and the peer tool exists), else records why not. */
+  add(c: Case, needs: { berth?: string; tools?: readonly string[] } = {}): void {
+    if (needs.berth !== undefined && !this.ctx.avail.berth.has(needs.berth)) {
+      this.skipped.push({ id: c.id, reason: `berth has no \`${needs.berth}\` command yet` });
+      return;
+    }
+    const missing = (needs.tools ?? []).filter((t) => !this.ctx.avail.tools.has(t));
+    if (missing.length > 0) {
+      this.skipped.push({ id: c.id, reason: `not installed: ${missing.join(', ')}` });
+      return;
+    }
+    this.cases.push(c);
+  }
+}
+
+/** tree/inspect of the 5 GiB archive: they must read manifest.json and the config, never the layer. */
+function metadataCases(b: Builder): void {
+  const ref = `docker-archive:${b.ctx.data.huge}`;
+  const skopeo: Side = { role: 'peer', tool: 'skopeo inspect', cmd: { argv: ['skopeo', 'inspect', ref] } };
+  for (const command of ['tree', 'inspect']) {
+    b.add({
+      id: `meta/huge/${command}`, dataset: 'huge (5 GiB)', what: `berth ${command} of a 5 GiB docker-archive`,
+      sides: [{ role: 'berth', tool: `berth ${command}`, cmd: b.berth(command, ref) }, skopeo], goal: { seconds: 0.3 }, inputs: [],
+    }, { berth: command, tools: ['skopeo'] });
+  }
+  const debian = b.ctx.data.datasets.find((d) => d.name === 'debian');
+  if (debian === undefined) return;
+  const oci = `oci:${debian.oci}:latest`;
+  b.add({
+    id: 'meta/debian/inspect-oci', dataset: 'debian', what: 'berth inspect of an OCI layout',
+    sides: [
+      { role: 'berth', tool: 'berth inspect', cmd: b.berth('inspect', oci) },
+      { role: 'peer', tool: 'skopeo inspect', cmd: { argv: ['skopeo', 'inspect', oci] } },
+    ],
+    goal: { seconds: 0.3 }, inputs: [],
+  }, { berth: 'inspect', tools: ['skopeo'] });
+}
+
+/** verify hashes every blob and, for gzip layers, the uncompressed stream too (diff_ids). */
+function verifyCases(b: Builder, ds: Dataset): void {
+  b.add({
+    id: `verify-oci/${ds.name}`, dataset: ds.name, what: 'berth verify of the OCI layout vs sha256sum of its blobs',
+    sides: [
+      { role: 'berth', tool: 'berth verify', cmd: b.berth('verify', '--quiet', `oci:${ds.oci}`) },
+      { role: 'peer', tool: 'sha256sum blobs', cmd: { shell: `sha256sum ${files(ds.ociBlobs)} > /dev/null` } },
+    ],
+    inputs: ds.ociBlobs, basisBytes: ds.tarBytes,
+  }, { berth: 'verify', tools: ['sha256sum'] });
+  b.add({
+    id: `verify-da/${ds.name}`, dataset: ds.name, what: 'berth verify of the docker-archive vs sha256sum of its layer tars',
+    sides: [
+      { role: 'berth', tool: 'berth verify', cmd: b.berth('verify', '--quiet', `docker-archive:${ds.dockerArchive}`) },
+      { role: 'peer', tool: 'sha256sum layers', cmd: { shell: `sha256sum ${files(ds.tars)} > /dev/null` } },
+    ],
+    inputs: [ds.dockerArchive, ...ds.tars], basisBytes: ds.tarBytes,
+  }, { berth: 'verify', tools: ['sha256sum'] });
+}
+
+/** The option `berth copy` takes for the destination compression, read from its help. */
+function compressOption(b: Builder): string | undefined {
+  if (!b.ctx.avail.berth.has('copy')) return undefined;
+  return /(--(?:dest-)?compress(?:ion)?(?:-format)?)\b/.exec(b.ctx.avail.berthHelp('copy'))?.[1];
+}
+
+function copyCases(b: Builder, ds: Dataset): void {
+  const out = (name: string): string => b.ctx.scratch.path('copy', ds.name, name);
+  const fresh = (p: string) => () => b.ctx.scratch.fresh(p);
+  const slow = ds.name === 'bigfile';
+  const pair = (id: string, what: string, berthArgs: string[], skopeoArgs: string[], berthOut: string, skopeoOut: string, inputs: readonly string[]): void => {
+    b.add({
+      id: `${id}/${ds.name}`, dataset: ds.name, what,
+      sides: [
+        { role: 'berth', tool: 'berth copy', cmd: b.berth('copy', ...berthArgs), prepare: fresh(berthOut) },
+        { role: 'peer', tool: 'skopeo copy', cmd: { argv: ['skopeo', 'copy', '-q', ...skopeoArgs] }, prepare: fresh(skopeoOut) },
+      ],
+      goal: { ratio: 0.8 }, inputs, basisBytes: ds.tarBytes, slow,
+    }, { berth: 'copy', tools: ['skopeo'] });
+  };
+  const da = `docker-archive:${ds.dockerArchive}`;
+  const oci = `oci:${ds.oci}:latest`;
+  const tag = `berth-bench/${ds.name}:latest`;
+  pair('copy-da-oci', 'docker-archive → OCI layout (gzip)', [da, `oci:${out('b-oci')}:latest`], [da, `oci:${out('s-oci')}:latest`], out('b-oci'), out('s-oci'), [ds.dockerArchive]);
+  pair('copy-oci-da', 'OCI layout (gzip) → docker-archive', [oci, `docker-archive:${out('b.tar')}:${tag}`], [oci, `docker-archive:${out('s.tar')}:${tag}`], out('b.tar'), out('s.tar'), ds.ociBlobs);
+  const opt = compressOption(b);
+  const id = `copy-oci-zstd/${ds.name}`;
+  if (b.ctx.avail.berth.has('copy') && opt === undefined) {
+    b.skipped.push({ id, reason: '`berth copy --help` names no compression option' });
+    return;
+  }
+  pair('copy-oci-zstd', 'OCI gzip → OCI zstd (recompress)', [opt ?? '--compress', 'zstd', oci, `oci:${out('b-zstd')}:latest`],
+    ['--dest-compress-format', 'zstd', oci, `oci:${out('s-zstd')}:latest`], out('b-zstd'), out('s-zstd'), ds.ociBlobs);
+}
+
+function unpackCases(b: Builder, ds: Dataset): void {
+  const berthOut = b.ctx.scratch.path('unpack', ds.name, 'berth');
+  const umociOut = b.ctx.scratch.path('unpack', ds.name, 'umoci');
+  b.add({
+    id: `unpack/${ds.name}`, dataset: ds.name, what: 'unpack the OCI image to a directory (rootfs) vs umoci unpack',
+    sides: [
+      { role: 'berth', tool: 'berth unpack', cmd: b.berth('unpack', `oci:${ds.oci}:latest`, berthOut), prepare: () => b.ctx.scratch.fresh(berthOut) },
+      // umoci refuses an existing bundle directory: clear it without recreating it.
+      { role: 'peer', tool: 'umoci unpack', cmd: { argv: ['umoci', 'unpack', '--image', `${ds.oci}:latest`, umociOut] }, prepare: () => b.ctx.scratch.fresh(umociOut) },
+    ],
+    goal: { ratio: 0.7 }, inputs: ds.ociBlobs, basisBytes: ds.tarBytes, slow: ds.name !== 'debian',
+  }, { berth: 'unpack', tools: ['umoci'] });
+}
+
+/** How fast this machine can read, hash, decompress and write the dataset at all. */
+function limitCases(b: Builder, ds: Dataset): void {
+  const limit = (step: string, what: string, cmd: Command, inputs: readonly string[], prepare?: () => Promise<void>): void => {
+    b.add({
+      id: `limit/${ds.name}/${step}`, dataset: ds.name, what,
+      sides: [{ role: 'limit', tool: step, cmd, ...(prepare ? { prepare } : {}) }], inputs, basisBytes: ds.tarBytes,
+    });
+  };
+  const node = (script: string, ...args: string[]): Command => ({ argv: [b.ctx.node, `${b.ctx.limitsDir}/${script}`, ...args] });
+  limit('cat-docker-tar', 'read the docker archive (page cache)', { shell: `cat ${q(ds.dockerArchive)} > /dev/null` }, [ds.dockerArchive]);
+  limit('openssl-sha256', 'sha256 of the layer tars (OpenSSL)', { shell: `openssl dgst -sha256 ${files(ds.tars)} > /dev/null` }, ds.tars);
+  limit('node-sha256', 'sha256 of the layer tars (Node, 1 MiB reads)', node('node-sha256.js', ...ds.tars), ds.tars);
+  limit('node-gunzip', 'gunzip the gzip layers (Node zlib)', node('node-gunzip.js', ...ds.gzips), ds.gzips);
+  limit('node-gunzip-sha256', 'gunzip + sha256 of both streams (Node)', node('node-gunzip.js', '--hash', ...ds.gzips), ds.gzips);
+  limit('zstd-d-null', 'zstd -dc of the layers', { shell: `for f in ${files(ds.zstds)}; do zstd -q -dc "$f" > /dev/null; done` }, ds.zstds);
+  const x = b.ctx.scratch.path('limit', ds.name, 'x');
+  limit('tar-x', `tar -x of the layer tars${b.ctx.scratch.tmpfs ? ' (tmpfs)' : ''}`,
+    { shell: `for f in ${files(ds.tars)}; do tar -xf "$f" -C ${q(x)}; done` }, ds.tars, () => b.ctx.scratch.fresh(x, { mkdir: true }));
+}
+
+/** The cases that stay unavailable until berth grows the feature. */
+function pendingCases(b: Builder): void {
+  for (const ds of b.ctx.data.datasets) {
+    for (const op of ['load', 'save']) b.skipped.push({ id: `${op}/${ds.name}`, reason: `pending: berth has no local image store yet (vs docker ${op})` });
+  }
+}
+
+function exportCases(b: Builder): void {
+  for (const ds of b.ctx.data.datasets) {
+    const id = `export/${ds.name}`;
+    if (!b.ctx.avail.berth.has('export')) b.skipped.push({ id, reason: 'berth has no `export` command yet' });
+    else b.skipped.push({ id, reason: 'pending: the docker export comparison needs a dockerd holding the images; not wired up yet' });
+  }
+}
+
+export function buildCases(ctx: Context, withLimits: boolean): CaseList {
+  const b = new Builder(ctx);
+  metadataCases(b);
+  for (const ds of ctx.data.datasets) {
+    verifyCases(b, ds);
+    copyCases(b, ds);
+    unpackCases(b, ds);
+    if (withLimits) limitCases(b, ds);
+  }
+  exportCases(b);
+  pendingCases(b);
+  return b;
+}

@@ -1,0 +1,95 @@
+/**
+ * `npm run bench`: berth against its peers (skopeo, umoci, sha256sum, …) and the machine's
+ * physical limits on the benchmark datasets. Writes bench/results/latest.json and prints the
+ * Markdown tables. See bench/README.md.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildCases, type Case, type Context } from './cases.js';
+import { DATASETS, ensureData, type Data } from './datasets.js';
+import { detect } from './detect.js';
+import { cleanupMeasure } from './measure.js';
+import { parseOptions, type BenchOptions } from './options.js';
+import { markdown, resultsJson, type Substitutions } from './report.js';
+import { runCase, type CaseResult } from './runner.js';
+import { Scratch } from './scratch.js';
+
+// dist/bench/run.js → the repository root two levels up.
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..', '..');
+
+const log = (msg: string): void => {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+};
+
+/** Paths only, for --list before the datasets exist. */
+function plannedData(dir: string): Data {
+  return {
+    dir, huge: path.join(dir, 'huge.docker.tar'),
+    datasets: DATASETS.map((name) => ({
+      name, dockerArchive: path.join(dir, `${name}.docker.tar`), oci: path.join(dir, `${name}.oci`), tars: [], gzips: [], zstds: [], ociBlobs: [], tarBytes: 0,
+    })),
+  };
+}
+
+function header(opts: BenchOptions, scratch: Scratch): string {
+  const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
+  return `berth bench ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}; `
+    + `${opts.runs} runs (${opts.slowRuns} for slow cases) after ${opts.warmup} warm-up, alternating berth/peer, page cache warm; outputs on ${scratch.tmpfs ? 'tmpfs' : 'disk'}.`;
+}
+
+function selected(id: string, opts: BenchOptions): boolean {
+  return opts.only === undefined || opts.only.test(id);
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const opts = parseOptions(argv, REPO);
+  const avail = detect(path.join(REPO, 'bin', 'berth'));
+  log(`berth commands: ${[...avail.berth].join(', ')}`);
+  const data = opts.list ? plannedData(opts.data) : await ensureData(opts.data, REPO, log);
+  const scratch = await Scratch.create(opts.scratch);
+  const ctx: Context = {
+    data, scratch, avail, berth: [process.execPath, path.join(REPO, 'bin', 'berth')], node: process.execPath, limitsDir: path.join(HERE, 'limits'),
+  };
+  const all = buildCases(ctx, !opts.noLimits);
+  const cases: Case[] = all.cases.filter((c) => selected(c.id, opts));
+  const skipped = all.skipped.filter((s) => selected(s.id, opts));
+  if (opts.list) {
+    for (const c of cases) console.log(`${c.id}\t${c.what}`);
+    for (const s of skipped) console.log(`${s.id}\tSKIPPED: ${s.reason}`);
+    await scratch.cleanup();
+    return 0;
+  }
+  const stop = (): void => {
+    // Leave no multi-GiB outputs in tmpfs when interrupted.
+    void scratch.cleanup().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  const results: CaseResult[] = [];
+  try {
+    for (const [i, c] of cases.entries()) {
+      log(`(${i + 1}/${cases.length}) ${c.id}: ${c.what}`);
+      results.push(await runCase(c, { runs: opts.runs, slowRuns: opts.slowRuns, warmup: opts.warmup, log }));
+    }
+  } finally {
+    await scratch.cleanup();
+    await cleanupMeasure();
+  }
+  const subst: Substitutions = {
+    pairs: [[scratch.dir, '$SCRATCH'], [opts.data, '$DATA'], [REPO + path.sep, './'], [process.execPath, 'node']],
+  };
+  const json = resultsJson(results, skipped, { runs: opts.runs, slowRuns: opts.slowRuns, warmup: opts.warmup, scratchOnTmpfs: scratch.tmpfs, berthCommands: [...avail.berth] }, subst);
+  await mkdir(path.dirname(opts.out), { recursive: true });
+  await writeFile(opts.out, `${JSON.stringify(json, null, 2)}\n`);
+  console.log(markdown(results, skipped, header(opts, scratch)));
+  log(`results: ${path.relative(process.cwd(), opts.out) || opts.out}`);
+  return results.some((r) => r.error !== undefined) ? 1 : 0;
+}
+
+process.exitCode = await main(process.argv.slice(2)).catch((err: unknown) => {
+  log(`error: ${(err as Error).message}`);
+  return 2;
+});
