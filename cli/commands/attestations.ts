@@ -61,7 +61,7 @@ export function renderAttestations(r: AttestationsResult): string {
 }
 
 function renderManifest(a: AttestationManifestInfo): string {
-  const how = a.attachedBy === 'annotation' ? 'buildkit index entry' : 'OCI referrer (subject)';
+  const how = a.attachedBy === 'annotation' ? 'buildkit index entry' : 'OCI referrer via subject';
   const form = a.form === 'oci-artifact' ? ', artifact form' : a.form === 'image-config' ? ', image-config form' : '';
   let s = `  attestation manifest ${shortDigest(a.digest)}  ${humanSize(a.size)}  (${how}${form})${a.present ? '' : '  (absent)'}\n`;
   for (const p of a.problems) s += `    problem: ${p}\n`;
