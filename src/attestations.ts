@@ -2,7 +2,9 @@
  * The attestations of an image by reference, as `berth attestations` shows them: for each
  * platform image of the selected root, the attestation manifests attached to it — BuildKit's
  * index entries (`vnd.docker.reference.digest`, formats.md §12.1) and OCI 1.1 referrers whose
- * `subject` is the image, when the place lists them (§13) — with every in-toto layer decoded,
+ * `subject` is the image, when the place lists them (§13: next to the image in its index, in
+ * index.json, or in an index tagged `sha256-<hex>` by the referrers tag schema; only those with
+ * BuildKit's artifact type or in-toto layers count) — with every in-toto layer decoded,
  * summarised and its subjects checked against the image manifest digest.
  * Opens its own source and closes it.
  */
@@ -168,6 +170,14 @@ export async function attestationsOf(text: string, opts: AttestationsOptions = {
       ...indexes.flatMap((i) => i.index.manifests),
       ...ep.roots.map((r) => r.descriptor).filter((d) => d.digest !== root.descriptor.digest),
     ];
+    // The referrers tag schema (§13 fallback) as layouts keep it: an index tagged `sha256-<hex>`.
+    const fallbackTags = new Set([...imageDigests].map((d) => d.replace(':', '-')));
+    for (const r of ep.roots) {
+      if (!r.names.some((n) => fallbackTags.has(n.slice(n.lastIndexOf(':') + 1))) || classifyMediaType(r.descriptor.mediaType).kind !== 'index') continue;
+      if (!(await src.has(r.descriptor, opts))) continue;
+      const node = await readNode(src, r.descriptor, opts).catch(() => undefined);
+      if (node?.kind === 'index') pool.push(...node.index.manifests);
+    }
     const looked = new Set<string>();
     for (const d of pool) {
       if (imageDigests.has(d.digest) || looked.has(d.digest) || classifyMediaType(d.mediaType).kind !== 'manifest') continue;

@@ -223,7 +223,7 @@ test('sample: a platform and a predicate-type filter narrow the result', async (
 // ------------------------------------------------------------ OCI 1.1 referrers
 
 /** A copy of the sample with an artifact-form attestation manifest listed in index.json, `subject` = the amd64 image. */
-async function sampleWithReferrer(dir: string, statementSubject: string): Promise<{ layout: string; referrer: string; amd64: string }> {
+async function sampleWithReferrer(dir: string, statementSubject: string, listed: 'root' | 'fallback-tag' = 'root'): Promise<{ layout: string; referrer: string; amd64: string }> {
   const layout = path.join(dir, 'layout');
   await cp(SAMPLE, layout, { recursive: true });
   const [amd64] = await sampleManifestDigests();
@@ -252,7 +252,14 @@ async function sampleWithReferrer(dir: string, statementSubject: string): Promis
   const m = await put(manifest);
   const indexFile = path.join(layout, 'index.json');
   const index = JSON.parse(await readFile(indexFile, 'utf8')) as { manifests: unknown[] };
-  index.manifests.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, artifactType: 'application/vnd.docker.attestation.manifest.v1+json' });
+  const entry = { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, artifactType: 'application/vnd.docker.attestation.manifest.v1+json' };
+  if (listed === 'root') {
+    index.manifests.push(entry);
+  } else {
+    // The referrers tag schema: an index of referrers tagged `sha256-<hex of the subject>`.
+    const fallback = await put(new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [entry] })));
+    index.manifests.push({ mediaType: 'application/vnd.oci.image.index.v1+json', ...fallback, annotations: { 'org.opencontainers.image.ref.name': amd64!.replace(':', '-') } });
+  }
   await writeFile(indexFile, JSON.stringify(index));
   return { layout, referrer: m.digest, amd64: amd64! };
 }
@@ -284,6 +291,21 @@ test('referrers listed in index.json are found through their subject; unknown pr
     assert.match(text.stdout, /OCI referrer via subject, artifact form/);
     assert.match(text.stdout, /other {2}https:\/\/example\.com\/attestation\/custom\/v1/);
     assert.match(text.stdout, /Problem: +subject\[0\]\.digest\.sha256: /);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('referrers listed under a referrers-tag-schema index (sha256-<hex>) are found too', async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'berth-attestations-test-'));
+  try {
+    const { layout, referrer, amd64 } = await sampleWithReferrer(dir, (await sampleManifestDigests())[0]!, 'fallback-tag');
+    const r = await attestationsOf(`oci:${layout}:latest`, { platform: { os: 'linux', architecture: 'amd64' } });
+    const image = only(r.images, 'image');
+    assert.equal(image.digest, amd64);
+    assert.deepEqual(image.attestations.map((a) => [a.attachedBy, a.digest === referrer]), [['annotation', false], ['subject', true]]);
+    const s = only(image.attestations[1]!.statements, 'statement');
+    assert.deepEqual(s.subjectProblems, []);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
