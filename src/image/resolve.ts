@@ -53,7 +53,10 @@ export async function platformCandidates(src: BlobSource, index: GraphNode & { k
     }
   }
   await visit(index, [index.descriptor]);
-  return out;
+  // Referrers listed beside images (entries with an artifactType) are not platform images;
+  // they count only when an index holds nothing else.
+  const images = out.filter((c) => entryRole(c.descriptor) !== 'artifact');
+  return images.length > 0 ? images : out;
 }
 
 function listPlatforms(cands: readonly PlatformCandidate[]): string {
