@@ -1,0 +1,517 @@
+/**
+ * tar-split (github.com/vbatts/tar-split): the metadata dockerd keeps next to every layer
+ * (`layerdb/sha256/<chainID>/tar-split.json.gz`) so the exact layer tar can be rebuilt from the
+ * unpacked files. The format is gzip of JSON lines, one record per line, positions from 0:
+ *
+ * - type 2, segment: `payload` = base64 of raw archive bytes (headers, PAX/GNU extension blocks,
+ *   padding after file data, end-of-archive blocks, anything after them);
+ * - type 1, file: `name` (or `name_raw`, base64 of the raw bytes, when the name is not UTF-8),
+ *   `size` (omitted when 0), `payload` = base64 of the big-endian CRC-64/ISO of the data, or null
+ *   when the size is 0.
+ *
+ * `disassembleTar` records exactly what `tar-split disasm` records (docs/formats.md section 11),
+ * `assembleTar` replays records against file contents and yields the original tar byte for byte.
+ * Lines are written as Go's encoding/json writes them (key order, HTML-safe escapes), so the
+ * uncompressed JSON equals the real tool's; the gzip around it is Node's, which dockerd accepts.
+ */
+import { BerthError, isBerthError, withContext } from '../core/errors.js';
+import { compress, decompress, sniffCompression } from '../io/codec.js';
+import { peek, type ByteStream, type IoOptions } from '../io/stream.js';
+import { readTar, type ReadTarOptions } from './reader.js';
+
+/** Raw archive bytes between file data: headers, padding, end-of-archive blocks. */
+export interface TarSplitSegment {
+  readonly type: 'segment';
+  readonly payload: Uint8Array;
+  readonly position: number;
+}
+
+/** One tar member whose data is kept outside (in the unpacked layer directory). */
+export interface TarSplitFile {
+  readonly type: 'file';
+  /** The member name as the tar reader decoded it (may start with `./`, directories end in `/`). For `name_raw` records, the lossy UTF-8 decoding. */
+  readonly name: string;
+  /** Raw name bytes, present only when the name is not valid UTF-8 (`name_raw` in the JSON). */
+  readonly nameRaw?: Uint8Array;
+  /** Data length; 0 means nothing is read from a file. */
+  readonly size: number;
+  /** Big-endian CRC-64/ISO of the data (8 bytes), or undefined when size is 0. */
+  readonly crc: Uint8Array | undefined;
+  readonly position: number;
+}
+
+export type TarSplitRecord = TarSplitSegment | TarSplitFile;
+
+// ---------------------------------------------------------------------------------------------
+// CRC-64/ISO (polynomial 0x1B reflected = 0xD800000000000000, init and final XOR all ones), the
+// checksum Go's hash/crc64 computes with crc64.MakeTable(crc64.ISO). Kept as two 32-bit halves
+// (BigInt would be far slower), eight tables for slicing-by-8.
+
+const TABLE_HI: Uint32Array[] = [];
+const TABLE_LO: Uint32Array[] = [];
+{
+  const hi0 = new Uint32Array(256);
+  const lo0 = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let hi = 0;
+    let lo = i;
+    for (let k = 0; k < 8; k++) {
+      const bit = lo & 1;
+      lo = ((lo >>> 1) | ((hi & 1) << 31)) >>> 0;
+      hi = hi >>> 1;
+      if (bit) hi = (hi ^ 0xd8000000) >>> 0;
+    }
+    hi0[i] = hi;
+    lo0[i] = lo;
+  }
+  TABLE_HI.push(hi0);
+  TABLE_LO.push(lo0);
+  for (let t = 1; t < 8; t++) {
+    const ph = TABLE_HI[t - 1]!;
+    const pl = TABLE_LO[t - 1]!;
+    const h = new Uint32Array(256);
+    const l = new Uint32Array(256);
+    for (let i = 0; i < 256; i++) {
+      // table[t][i] = table[0][table[t-1][i] & 0xff] ^ (table[t-1][i] >> 8)
+      const idx = pl[i]! & 0xff;
+      h[i] = (hi0[idx]! ^ (ph[i]! >>> 8)) >>> 0;
+      l[i] = (lo0[idx]! ^ ((pl[i]! >>> 8) | ((ph[i]! & 0xff) << 24))) >>> 0;
+    }
+    TABLE_HI.push(h);
+    TABLE_LO.push(l);
+  }
+}
+
+/** Incremental CRC-64/ISO as tar-split stores it. */
+export class Crc64 {
+  private hi = 0xffffffff;
+  private lo = 0xffffffff;
+
+  update(bytes: Uint8Array): void {
+    let hi = this.hi;
+    let lo = this.lo;
+    let i = 0;
+    const n = bytes.length;
+    const [h0, h1, h2, h3, h4, h5, h6, h7] = TABLE_HI as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+    const [l0, l1, l2, l3, l4, l5, l6, l7] = TABLE_LO as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+    for (; i + 8 <= n; i += 8) {
+      const a = (lo ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))) >>> 0;
+      const b = (hi ^ (bytes[i + 4]! | (bytes[i + 5]! << 8) | (bytes[i + 6]! << 16) | (bytes[i + 7]! << 24))) >>> 0;
+      hi = (h7[a & 0xff]! ^ h6[(a >>> 8) & 0xff]! ^ h5[(a >>> 16) & 0xff]! ^ h4[a >>> 24]! ^
+        h3[b & 0xff]! ^ h2[(b >>> 8) & 0xff]! ^ h1[(b >>> 16) & 0xff]! ^ h0[b >>> 24]!) >>> 0;
+      lo = (l7[a & 0xff]! ^ l6[(a >>> 8) & 0xff]! ^ l5[(a >>> 16) & 0xff]! ^ l4[a >>> 24]! ^
+        l3[b & 0xff]! ^ l2[(b >>> 8) & 0xff]! ^ l1[(b >>> 16) & 0xff]! ^ l0[b >>> 24]!) >>> 0;
+    }
+    for (; i < n; i++) {
+      const idx = (lo ^ bytes[i]!) & 0xff;
+      lo = (((lo >>> 8) | ((hi & 0xff) << 24)) ^ l0[idx]!) >>> 0;
+      hi = ((hi >>> 8) ^ h0[idx]!) >>> 0;
+    }
+    this.hi = hi;
+    this.lo = lo;
+  }
+
+  /** The 8 checksum bytes, big-endian (as tar-split stores them). */
+  digest(): Uint8Array {
+    const out = new Uint8Array(8);
+    const v = new DataView(out.buffer);
+    v.setUint32(0, ~this.hi >>> 0);
+    v.setUint32(4, ~this.lo >>> 0);
+    return out;
+  }
+}
+
+/** CRC-64/ISO of bytes, big-endian, as tar-split stores it. */
+export function crc64(bytes: Uint8Array): Uint8Array {
+  const c = new Crc64();
+  c.update(bytes);
+  return c.digest();
+}
+
+function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON lines
+
+/** Go's encoding/json string escaping (HTML-safe, U+2028/U+2029 escaped). */
+function goJsonString(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const c = ch.codePointAt(0)!;
+    if (ch === '"') out += '\\"';
+    else if (ch === '\\') out += '\\\\';
+    else if (c === 0x0a) out += '\\n';
+    else if (c === 0x0d) out += '\\r';
+    else if (c === 0x09) out += '\\t';
+    else if (c < 0x20 || ch === '<' || ch === '>' || ch === '&' || c === 0x2028 || c === 0x2029) out += `\\u${c.toString(16).padStart(4, '0')}`;
+    else out += ch;
+  }
+  return `${out}"`;
+}
+
+function b64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+/** One record as the JSON line (without the newline) Go's encoder writes for it. */
+export function encodeTarSplitRecord(r: TarSplitRecord): string {
+  if (r.type === 'segment') return `{"type":2,"payload":"${b64(r.payload)}","position":${r.position}}`;
+  const name = r.nameRaw !== undefined ? `"name_raw":"${b64(r.nameRaw)}",` : r.name === '' ? '' : `"name":${goJsonString(r.name)},`;
+  const size = r.size === 0 ? '' : `"size":${r.size},`;
+  const payload = r.crc === undefined ? 'null' : `"${b64(r.crc)}"`;
+  return `{"type":1,${name}${size}"payload":${payload},"position":${r.position}}`;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function decodeBase64(text: unknown, what: string): Uint8Array {
+  if (typeof text !== 'string' || !BASE64.test(text) || text.length % 4 !== 0) {
+    throw new BerthError('BERTH_INVALID_TAR', `${what}: not standard padded base64`, { got: typeof text === 'string' ? text.slice(0, 40) : typeof text });
+  }
+  return new Uint8Array(Buffer.from(text, 'base64'));
+}
+
+/** Parses one JSON line into a record; `expected` is the position it must have. Throws BERTH_INVALID_TAR. */
+export function parseTarSplitRecord(line: string, expected: number): TarSplitRecord {
+  const what = `tar-split record ${expected}`;
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch (err) {
+    throw new BerthError('BERTH_INVALID_TAR', `${what}: not JSON (${(err as Error).message})`, { cause: err });
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BerthError('BERTH_INVALID_TAR', `${what}: not a JSON object`);
+  const o = v as Record<string, unknown>;
+  if (o.position !== expected) {
+    throw new BerthError('BERTH_INVALID_TAR', `${what}: position out of order (want ${expected}, got ${JSON.stringify(o.position)})`, { want: expected, got: o.position });
+  }
+  if (o.type === 2) {
+    return { type: 'segment', payload: o.payload === null || o.payload === undefined ? new Uint8Array(0) : decodeBase64(o.payload, `${what} payload`), position: expected };
+  }
+  if (o.type !== 1) throw new BerthError('BERTH_INVALID_TAR', `${what}: unknown type (want 1 or 2, got ${JSON.stringify(o.type)})`, { got: o.type });
+  const size = o.size ?? 0;
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    throw new BerthError('BERTH_INVALID_TAR', `${what}: invalid size (got ${JSON.stringify(o.size)})`, { got: o.size });
+  }
+  let name: string;
+  let nameRaw: Uint8Array | undefined;
+  if (o.name_raw !== undefined && o.name_raw !== null && o.name_raw !== '') {
+    nameRaw = decodeBase64(o.name_raw, `${what} name_raw`);
+    name = new TextDecoder().decode(nameRaw);
+  } else {
+    if (o.name !== undefined && typeof o.name !== 'string') throw new BerthError('BERTH_INVALID_TAR', `${what}: name is not a string`);
+    name = (o.name as string | undefined) ?? '';
+  }
+  let crc: Uint8Array | undefined;
+  if (o.payload !== null && o.payload !== undefined) {
+    crc = decodeBase64(o.payload, `${what} payload`);
+    if (crc.length !== 8) throw new BerthError('BERTH_INVALID_TAR', `${what} ${JSON.stringify(name)}: checksum is not 8 bytes (got ${crc.length})`, { want: 8, got: crc.length });
+  }
+  return { type: 'file', name, ...(nameRaw === undefined ? {} : { nameRaw }), size, crc, position: expected };
+}
+
+/** Longest JSON line accepted (a segment holds at most a 1 MiB PAX header or a 1 MiB trailer chunk, base64'd). */
+export const MAX_TAR_SPLIT_LINE = 8 << 20;
+
+export interface ReadTarSplitOptions extends IoOptions {
+  /** Names the input in errors, e.g. `layerdb/sha256/ab…/tar-split.json.gz`. */
+  readonly what?: string;
+}
+
+/**
+ * Parses tar-split metadata (gzip-compressed, as dockerd stores it, or plain JSON lines) into
+ * records, streaming. Rejects malformed lines, gaps in positions and duplicate file names (as
+ * tar-split's unpacker does) with BERTH_INVALID_TAR naming the input.
+ */
+export async function* readTarSplit(src: ByteStream, opts: ReadTarSplitOptions = {}): AsyncGenerator<TarSplitRecord> {
+  const what = opts.what ?? 'tar-split metadata';
+  const { head, stream } = await peek(src, 2);
+  const text = sniffCompression(head) === 'gzip' ? decompress(stream, 'gzip', { what, ...(opts.signal ? { signal: opts.signal } : {}) }) : stream;
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let pending = '';
+  let position = 0;
+  const seen = new Set<string>();
+  const parse = (line: string): TarSplitRecord | undefined => {
+    if (line.trim() === '') return undefined;
+    let rec: TarSplitRecord;
+    try {
+      rec = parseTarSplitRecord(line, position);
+    } catch (err) {
+      throw withContext(err, `reading ${what}`);
+    }
+    position++;
+    if (rec.type === 'file') {
+      const key = pathKey(rec.name, rec.nameRaw);
+      if (seen.has(key)) throw new BerthError('BERTH_INVALID_TAR', `reading ${what}: duplicate file path ${JSON.stringify(rec.name)} (record ${rec.position})`, { subject: rec.name });
+      seen.add(key);
+    }
+    return rec;
+  };
+  try {
+    for await (const chunk of text) {
+      pending += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const rec = parse(pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+        if (rec !== undefined) yield rec;
+      }
+      if (pending.length > MAX_TAR_SPLIT_LINE) {
+        throw new BerthError('BERTH_LIMIT', `reading ${what}: a line longer than ${MAX_TAR_SPLIT_LINE} characters`, { want: MAX_TAR_SPLIT_LINE });
+      }
+    }
+    pending += decoder.decode();
+  } catch (err) {
+    if (err instanceof TypeError) throw new BerthError('BERTH_INVALID_TAR', `reading ${what}: not UTF-8 text`, { cause: err });
+    throw err;
+  }
+  const last = parse(pending);
+  if (last !== undefined) yield last;
+}
+
+/** The key duplicate detection uses: the cleaned path (raw names kept apart from UTF-8 ones). */
+function pathKey(name: string, raw: Uint8Array | undefined): string {
+  return raw === undefined ? cleanPath(name) : `\0${cleanPath(Buffer.from(raw).toString('latin1'))}`;
+}
+
+/**
+ * Go's filepath.Clean (the key tar-split uses to refuse duplicate paths): `./a//b/` → `a/b`
+ * relative, `..` resolved lexically.
+ */
+export function cleanPath(p: string): string {
+  if (p === '') return '.';
+  const rooted = p.startsWith('/');
+  const out: string[] = [];
+  for (const part of p.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
+      else if (!rooted) out.push('..');
+      continue;
+    }
+    out.push(part);
+  }
+  const joined = out.join('/');
+  if (rooted) return `/${joined}`;
+  return joined === '' ? '.' : joined;
+}
+
+export interface WriteTarSplitOptions extends IoOptions {
+  /** gzip the JSON lines (default true: what dockerd stores). */
+  readonly gzip?: boolean;
+}
+
+/** Serialises records as tar-split metadata: JSON lines, gzip-compressed unless `gzip: false`. */
+export function writeTarSplit(records: AsyncIterable<TarSplitRecord> | Iterable<TarSplitRecord>, opts: WriteTarSplitOptions = {}): ByteStream {
+  const enc = new TextEncoder();
+  async function* lines(): ByteStream {
+    let batch = '';
+    for await (const r of records) {
+      batch += `${encodeTarSplitRecord(r)}\n`;
+      if (batch.length >= 1 << 16) {
+        yield enc.encode(batch);
+        batch = '';
+      }
+    }
+    if (batch !== '') yield enc.encode(batch);
+  }
+  return opts.gzip === false ? lines() : compress(lines(), 'gzip', opts.signal ? { signal: opts.signal } : {});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assembly
+
+/** Total size of the tar the records rebuild: segment bytes plus file sizes. Reads no file. */
+export async function assembledSize(records: AsyncIterable<TarSplitRecord> | Iterable<TarSplitRecord>): Promise<number> {
+  let n = 0;
+  for await (const r of records) n += r.type === 'segment' ? r.payload.length : r.size;
+  return n;
+}
+
+/** Opens the data of one file record; the stream is consumed up to `size` bytes and then closed. */
+export type TarSplitFileOpener = (file: TarSplitFile, opts: IoOptions) => Promise<ByteStream>;
+
+export interface AssembleTarOptions extends IoOptions {
+  /** Names the layer in errors, e.g. `layer sha256:ab… (overlay2/<cache-id>/diff)`. */
+  readonly what?: string;
+}
+
+/**
+ * Rebuilds the tar the records were taken from: segments verbatim, each file's data from
+ * `openFile`, streamed (never a whole file in memory). A file whose data has a different CRC-64,
+ * or is shorter or longer than recorded, fails with BERTH_DIGEST_MISMATCH / BERTH_SIZE_MISMATCH
+ * naming the file, before any byte after it is yielded. The caller still verifies the whole
+ * stream against the diffID (segments are not checksummed by tar-split).
+ */
+export async function* assembleTar(
+  records: AsyncIterable<TarSplitRecord> | Iterable<TarSplitRecord>,
+  openFile: TarSplitFileOpener,
+  opts: AssembleTarOptions = {},
+): ByteStream {
+  const what = opts.what ?? 'rebuilding tar from tar-split';
+  const io: IoOptions = opts.signal ? { signal: opts.signal } : {};
+  for await (const r of records) {
+    if (opts.signal?.aborted === true) throw new BerthError('BERTH_ABORTED', `${what}: aborted`, { cause: opts.signal.reason });
+    if (r.type === 'segment') {
+      if (r.payload.length > 0) yield r.payload;
+      continue;
+    }
+    if (r.size === 0) continue;
+    const label = `${what}: file ${JSON.stringify(r.name)}`;
+    let src: ByteStream;
+    try {
+      src = await openFile(r, io);
+    } catch (err) {
+      throw withContext(err, label);
+    }
+    const crc = new Crc64();
+    let got = 0;
+    const it = src[Symbol.asyncIterator]();
+    try {
+      while (got < r.size) {
+        let next: IteratorResult<Uint8Array>;
+        try {
+          next = await it.next();
+        } catch (err) {
+          throw withContext(err, label);
+        }
+        if (next.done === true) break;
+        const chunk = next.value;
+        if (chunk.length === 0) continue;
+        if (got + chunk.length > r.size) {
+          throw new BerthError('BERTH_SIZE_MISMATCH', `${label}: file is longer than recorded (want ${r.size} bytes, got more)`, {
+            subject: r.name, want: r.size, got: got + chunk.length,
+          });
+        }
+        crc.update(chunk);
+        got += chunk.length;
+        // The last chunk of a file is held back until its checksum is known.
+        if (got === r.size) {
+          const sum = crc.digest();
+          await checkEnd(it, r, label);
+          checkCrc(r, sum, label);
+          yield chunk;
+          break;
+        }
+        yield chunk;
+      }
+      if (got < r.size) {
+        throw new BerthError('BERTH_SIZE_MISMATCH', `${label}: file is shorter than recorded (want ${r.size} bytes, got ${got})`, {
+          subject: r.name, want: r.size, got,
+        });
+      }
+    } finally {
+      await it.return?.();
+    }
+  }
+}
+
+async function checkEnd(it: AsyncIterator<Uint8Array>, r: TarSplitFile, label: string): Promise<void> {
+  for (;;) {
+    let next: IteratorResult<Uint8Array>;
+    try {
+      next = await it.next();
+    } catch (err) {
+      throw withContext(err, label);
+    }
+    if (next.done === true) return;
+    if (next.value.length > 0) {
+      throw new BerthError('BERTH_SIZE_MISMATCH', `${label}: file is longer than recorded (want ${r.size} bytes, got more)`, {
+        subject: r.name, want: r.size, got: r.size + next.value.length,
+      });
+    }
+  }
+}
+
+function checkCrc(r: TarSplitFile, sum: Uint8Array, label: string): void {
+  if (r.crc === undefined) {
+    throw new BerthError('BERTH_INVALID_TAR', `${label}: record of ${r.size} bytes has no checksum`, { subject: r.name });
+  }
+  if (!sameBytes(sum, r.crc)) {
+    throw new BerthError('BERTH_DIGEST_MISMATCH', `${label}: content differs from the layer (crc64 want ${hex(r.crc)}, got ${hex(sum)})`, {
+      subject: r.name, want: hex(r.crc), got: hex(sum),
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disassembly
+
+/** tar-split reads what follows the end-of-archive blocks in chunks of this size, one segment each. */
+const TRAILER_CHUNK = 1 << 20;
+
+export interface DisassembleTarOptions extends ReadTarOptions {
+  /** Receives each record in order, as soon as it is known (a file's after its data passed). */
+  readonly onRecord: (record: TarSplitRecord) => void | Promise<void>;
+}
+
+/**
+ * Passes a tar stream through unchanged while recording it as tar-split does: for each member a
+ * segment of [padding of the previous member's data + this member's header blocks] and a file
+ * record (CRC-64 of its data), then a segment of [last padding + the end-of-archive blocks], the
+ * rest of the input in 1 MiB segments, and a final empty segment. Duplicate member paths are
+ * refused (BERTH_INVALID_TAR), as tar-split and therefore dockerd refuse them.
+ */
+export async function* disassembleTar(tar: ByteStream, opts: DisassembleTarOptions): ByteStream {
+  let position = 0;
+  let pendingPadding: Uint8Array = new Uint8Array(0);
+  let trailer: Uint8Array | undefined;
+  const seen = new Set<string>();
+  const emit = async (r: TarSplitRecord): Promise<void> => {
+    await opts.onRecord(r);
+  };
+  const { onRecord: _onRecord, ...readOpts } = opts;
+  for await (const e of readTar(tar, { ...readOpts, onTrailer: (b) => (trailer = b) })) {
+    await emit({ type: 'segment', payload: concat(pendingPadding, e.raw), position: position++ });
+    yield e.raw;
+    const h = e.header;
+    const key = pathKey(h.name, h.nameRaw);
+    if (seen.has(key)) {
+      throw new BerthError('BERTH_INVALID_TAR', `reading tar entry ${e.index} ${JSON.stringify(h.name)}: duplicate path (tar-split and dockerd refuse layers that name a path twice)`, {
+        subject: h.name,
+      });
+    }
+    seen.add(key);
+    const crc = new Crc64();
+    for await (const chunk of e.body()) {
+      crc.update(chunk);
+      yield chunk;
+    }
+    // Go's reader keeps the header's size for header-only types; tar-split records it as is.
+    const size = h.size;
+    await emit({
+      type: 'file', name: h.name, ...(h.nameRaw === undefined ? {} : { nameRaw: h.nameRaw }), size, crc: size > 0 ? crc.digest() : undefined, position: position++,
+    });
+    pendingPadding = e.padding;
+    if (e.padding.length > 0) yield e.padding;
+  }
+  const rest = trailer ?? new Uint8Array(0);
+  // Go's reader stops after two zero blocks; what it read since the last member is one segment.
+  const eoa = Math.min(rest.length, 1024);
+  if (pendingPadding.length + eoa > 0) await emit({ type: 'segment', payload: concat(pendingPadding, rest.subarray(0, eoa)), position: position++ });
+  for (let at = eoa; at < rest.length; at += TRAILER_CHUNK) {
+    await emit({ type: 'segment', payload: rest.subarray(at, Math.min(rest.length, at + TRAILER_CHUNK)), position: position++ });
+  }
+  await emit({ type: 'segment', payload: new Uint8Array(0), position: position++ });
+  if (rest.length > 0) yield rest;
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  if (b.length === 0) return a;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+/** True when `err` came from a file whose content no longer matches its tar-split record. */
+export function isContentMismatch(err: unknown): boolean {
+  return isBerthError(err, 'BERTH_DIGEST_MISMATCH') || isBerthError(err, 'BERTH_SIZE_MISMATCH');
+}
