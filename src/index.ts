@@ -52,3 +52,7 @@ export type {
   SbomPackage,
   StatementSubject,
 } from './attest/index.js';
+export { copyImage, DEFAULT_COPY_OPTIONS, type CopyOptions, type CopyResult } from './copy/copy.js';
+export type { CopyEvent, CopyEventListener, BlobRole } from './copy/events.js';
+export { copyReference, copyReferences, parseDestinationName, type CopyReferenceOptions, type CopyReferenceResult } from './copying.js';
+export type { ImageDestination, DestinationCapabilities, DestinationOptions, NamedRoot, WritableReference } from './transports/transport.js';

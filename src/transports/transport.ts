@@ -79,3 +79,77 @@ export interface ImageSource extends BlobSource {
   locate?(digest: Digest): string | undefined;
   close(): Promise<void>;
 }
+
+// ---------------------------------------------------------------------------------------------
+// The write side
+
+/** What a destination can hold; the copy engine negotiates with this, never with a transport name. */
+export interface DestinationCapabilities {
+  /** Whether an image index / manifest list can be stored as a root (docker-archive: no). */
+  readonly acceptsIndex: boolean;
+  /** Manifest and index media types it stores, or 'any'. */
+  readonly manifestTypes: readonly string[] | 'any';
+  /** 'preserve': layers are stored as they come; otherwise every layer is (re)compressed to this. */
+  readonly layerCompression: 'preserve' | 'none' | 'gzip' | 'zstd';
+  /** Whether foreign / non-distributable layers may be stored without their bytes. */
+  readonly acceptsForeignLayers: boolean;
+  /** Whether attestation manifests (and other non-image entries) can be stored. */
+  readonly acceptsAttestations: boolean;
+  /** Whether several puts may run at once. */
+  readonly parallelPuts: boolean;
+  /** Whether one commit may name several roots (several images in one archive). */
+  readonly multipleRoots: boolean;
+}
+
+export interface DestinationOptions extends IoOptions {
+  /** Replace an existing archive file, or an existing name in a layout (default false: BERTH_EXISTS). */
+  readonly overwrite?: boolean;
+  /** docker-archive only: 'docker25' (default: an OCI layout with manifest.json) or 'legacy'. */
+  readonly archiveLayout?: 'docker25' | 'legacy';
+  /** Skip fsync (tests). Default true. */
+  readonly fsync?: boolean;
+}
+
+/** A root to name at commit: a manifest or index already put, and the names it gets. */
+export interface NamedRoot {
+  readonly descriptor: Descriptor;
+  /** Names as the user gave them (`app:1`, `docker.io/library/app:1`, `latest`); may be empty. */
+  readonly names: readonly string[];
+}
+
+/**
+ * Where images are written. Call order: put / putComputed / putManifest for children before their
+ * parents, then commit once, then close. Nothing is visible at the destination before commit; close
+ * without commit rolls back (temp files removed, the destination exactly as it was).
+ */
+export interface ImageDestination {
+  readonly reference: ImageReference;
+  readonly capabilities: DestinationCapabilities;
+  /** Whether the blob is already there (written earlier in this copy, or present before). */
+  has(desc: Descriptor, opts?: IoOptions): Promise<boolean>;
+  /**
+   * Stores a blob whose descriptor is known. The stream is verified against `desc` (size and
+   * digest) before the blob becomes part of the destination; a mismatch is an error. Idempotent.
+   */
+  put(desc: Descriptor, data: AsyncIterable<Uint8Array>, opts?: IoOptions): Promise<void>;
+  /**
+   * Stores a blob whose digest is not known beforehand (recompressed output): digest and size are
+   * computed as it streams and returned as a descriptor with `mediaType`.
+   */
+  putComputed(mediaType: string, data: AsyncIterable<Uint8Array>, opts?: IoOptions): Promise<Descriptor>;
+  /** Stores a manifest or index; its blobs / children must have been put already. Verified. */
+  putManifest(desc: Descriptor, bytes: Uint8Array, opts?: IoOptions): Promise<void>;
+  /** Makes the roots visible under their names, atomically. Only once. */
+  commit(roots: readonly NamedRoot[], opts?: IoOptions): Promise<void>;
+  /** Releases everything; without a commit, removes what was written. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** A reference that can also be written to. */
+export interface WritableReference extends ImageReference {
+  openDestination(opts?: DestinationOptions): Promise<ImageDestination>;
+}
+
+export function isWritableReference(ref: ImageReference): ref is WritableReference {
+  return typeof (ref as Partial<WritableReference>).openDestination === 'function';
+}

@@ -1,0 +1,473 @@
+/**
+ * Writing OCI image layouts (image-spec v1.1 image-layout.md), shared by oci:, oci-archive: and the
+ * Docker 25+ docker-archive: a staging blob directory whose puts are verified before they become
+ * visible, index.json building and updating, the names that go into index.json, and the tar
+ * packer that turns a staged directory into an archive atomically.
+ *
+ * Every write goes to a temp file first and is renamed into place only once its size and digest
+ * are right, so a failed or interrupted put never leaves a wrong blob behind.
+ */
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { Descriptor } from '../../core/descriptor.js';
+import { createDigester, digestAlgorithm, digestHex, isVerifiableAlgorithm, type Digest } from '../../core/digest.js';
+import { BerthError, withContext } from '../../core/errors.js';
+import { isJsonObject, parseJsonBytes, MAX_MANIFEST_BYTES, type JsonObject } from '../../core/json.js';
+import { ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME, OCI_INDEX } from '../../core/media-types.js';
+import { formatReference, parseDockerReference, familiarName } from '../../core/reference.js';
+import { makeTempSibling, writeStreamAtomic, TEMP_PREFIX } from '../../io/atomic-file.js';
+import type { ByteStream, IoOptions } from '../../io/stream.js';
+import { verifyBytes, verifyStream } from '../../io/verify.js';
+import { writeTar, type TarWriteEntry } from '../../tar/writer.js';
+import type { DestinationCapabilities, DestinationOptions, ImageDestination, ImageReference, NamedRoot } from '../transport.js';
+
+/** The `oci-layout` file berth writes (Docker 25's spelling; readers parse, never compare bytes). */
+export const OCI_LAYOUT_FILE = new TextEncoder().encode('{"imageLayoutVersion":"1.0.0"}');
+
+export function blobName(digest: Digest): string {
+  return `blobs/${digestAlgorithm(digest)}/${digestHex(digest)}`;
+}
+
+/** Wraps a file-system failure with the phrase, turning ENOSPC / EROFS / EACCES into plain words. */
+export function writeError(err: unknown, phrase: string): BerthError {
+  const code = (err as { code?: string } | null)?.code;
+  const hint = code === 'ENOSPC' ? 'no space left on the device'
+    : code === 'EROFS' ? 'the file system is read-only'
+    : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
+    : code === 'EDQUOT' ? 'disk quota exceeded'
+    : undefined;
+  if (hint !== undefined) return new BerthError('BERTH_IO', `${phrase}: ${hint}`, { subject: phrase, cause: err });
+  return withContext(err, phrase);
+}
+
+async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < chunk.length) {
+    const { bytesWritten } = await fh.write(chunk, at, chunk.length - at);
+    at += bytesWritten;
+  }
+}
+
+export interface BlobDirectoryOptions {
+  /** Blobs that already exist elsewhere (an existing layout being added to). */
+  readonly existing?: (desc: Descriptor) => Promise<boolean>;
+  readonly fsync?: boolean;
+  /** Names the destination in errors. */
+  readonly where: string;
+}
+
+/**
+ * A directory of blobs in the OCI layout shape (`blobs/<alg>/<hex>`), filled through verified
+ * puts. Used as the staging area of every file-based destination.
+ */
+export class BlobDirectory {
+  private readonly staged = new Map<string, number>();
+  private tmpCounter = 0;
+
+  constructor(readonly root: string, private readonly opts: BlobDirectoryOptions) {}
+
+  /** Blobs put so far: digest → size. */
+  get blobs(): ReadonlyMap<string, number> {
+    return this.staged;
+  }
+
+  filePath(digest: Digest): string {
+    return path.join(this.root, ...blobName(digest).split('/'));
+  }
+
+  async has(desc: Descriptor): Promise<boolean> {
+    if (this.staged.get(desc.digest) === desc.size) return true;
+    return (await this.opts.existing?.(desc)) ?? false;
+  }
+
+  private async tempFile(): Promise<string> {
+    const dir = path.join(this.root, 'tmp');
+    await mkdir(dir, { recursive: true });
+    return path.join(dir, `${TEMP_PREFIX}${process.pid}-${++this.tmpCounter}-${randomBytes(4).toString('hex')}`);
+  }
+
+  private async place(tmp: string, digest: Digest, size: number): Promise<void> {
+    const file = this.filePath(digest);
+    await mkdir(path.dirname(file), { recursive: true });
+    await rename(tmp, file);
+    this.staged.set(digest, size);
+  }
+
+  /** Streams `data` into the directory, verified against `desc` before it is named. */
+  async put(desc: Descriptor, data: ByteStream, opts: IoOptions = {}): Promise<void> {
+    const verified = verifyStream(data, { digest: desc.digest, size: desc.size, what: `blob ${desc.digest}` });
+    await this.writeTemp(verified, `writing blob ${desc.digest} to ${this.opts.where}`, opts, async (tmp) => {
+      await this.place(tmp, desc.digest, desc.size);
+    });
+  }
+
+  /** Streams `data` in, computing its sha256 and size; returns its descriptor. */
+  async putComputed(mediaType: string, data: ByteStream, opts: IoOptions = {}): Promise<Descriptor> {
+    const digester = createDigester('sha256');
+    async function* hashing(): ByteStream {
+      for await (const chunk of data) {
+        digester.update(chunk);
+        yield chunk;
+      }
+    }
+    let out: Descriptor | undefined;
+    await this.writeTemp(hashing(), `writing a blob to ${this.opts.where}`, opts, async (tmp) => {
+      const digest = digester.digest();
+      out = { mediaType, digest, size: digester.bytes };
+      await this.place(tmp, digest, digester.bytes);
+    });
+    return out!;
+  }
+
+  /** Writes small bytes (manifests, configs made in memory), verified against `desc`. */
+  async putBytes(desc: Descriptor, bytes: Uint8Array, opts: IoOptions = {}): Promise<void> {
+    verifyBytes(bytes, { digest: desc.digest, size: desc.size, what: `blob ${desc.digest}` });
+    async function* one(): ByteStream {
+      yield bytes;
+    }
+    await this.writeTemp(one(), `writing blob ${desc.digest} to ${this.opts.where}`, opts, async (tmp) => {
+      await this.place(tmp, desc.digest, desc.size);
+    });
+  }
+
+  private async writeTemp(src: ByteStream, phrase: string, opts: IoOptions, done: (tmp: string) => Promise<void>): Promise<void> {
+    let tmp: string | undefined;
+    let fh: FileHandle | undefined;
+    try {
+      tmp = await this.tempFile();
+      fh = await open(tmp, 'wx', 0o644);
+      for await (const chunk of src) {
+        if (opts.signal?.aborted) throw new BerthError('BERTH_ABORTED', `${phrase}: aborted`, { cause: opts.signal.reason });
+        await writeAll(fh, chunk);
+      }
+      if (this.opts.fsync !== false) await fh.sync();
+      await fh.close();
+      fh = undefined;
+      await done(tmp);
+      tmp = undefined;
+    } catch (err) {
+      await fh?.close().catch(() => undefined);
+      if (tmp !== undefined) await unlink(tmp).catch(() => undefined);
+      if (err instanceof BerthError && err.code !== 'BERTH_IO' && err.code !== 'BERTH_NOT_FOUND') throw err;
+      throw writeError(err, phrase);
+    }
+  }
+
+  /** Removes the staging temp dir (`tmp/`) once nothing writes any more. */
+  async removeTemp(): Promise<void> {
+    await rm(path.join(this.root, 'tmp'), { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names in index.json (formats.md 4.3: berth emits both keys)
+
+/**
+ * The annotations an index.json entry gets for `name`. A bare word (`latest`, `v1`) is only a
+ * ref.name. A full reference gets `io.containerd.image.name` (normalised, `docker.io/library/…`)
+ * and ref.name: the name as given for OCI layouts (skopeo's way), the tag alone for Docker 25
+ * archives (Docker's way).
+ */
+export function refAnnotations(name: string, style: 'oci' | 'docker'): Record<string, string> {
+  if (!name.includes(':') && !name.includes('/')) return { [ANNOTATION_REF_NAME]: name };
+  let full: string | undefined;
+  let tag: string | undefined;
+  try {
+    const ref = parseDockerReference(name);
+    if (ref.digest === undefined && ref.tag !== undefined) {
+      full = formatReference(ref);
+      tag = ref.tag;
+    }
+  } catch {
+    // Not a Docker reference: only a ref.name (valid by the OCI grammar or not, as the user said).
+  }
+  if (full === undefined) return { [ANNOTATION_REF_NAME]: name };
+  return { [ANNOTATION_CONTAINERD_IMAGE_NAME]: full, [ANNOTATION_REF_NAME]: style === 'docker' ? tag! : name };
+}
+
+/** `RepoTags` form of a name (`app:1`, `localhost:5000/x:v3`), or undefined when it is not a tagged reference. */
+export function repoTag(name: string): string | undefined {
+  try {
+    const ref = parseDockerReference(name, { defaultTag: true });
+    if (ref.digest !== undefined) return undefined;
+    return familiarName(ref);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The JSON object of an index.json entry for a root and one of its names (or none). */
+export function indexEntry(root: Descriptor, annotations: Record<string, string> | undefined): JsonObject {
+  return {
+    mediaType: root.mediaType,
+    digest: root.digest,
+    size: root.size,
+    ...(root.artifactType !== undefined ? { artifactType: root.artifactType } : {}),
+    ...(root.platform !== undefined ? { platform: root.platform } : {}),
+    ...(annotations !== undefined && Object.keys(annotations).length > 0 ? { annotations } : {}),
+  };
+}
+
+/** Entries for the roots: one per name, or one unnamed entry when a root has no names. */
+export function rootEntries(roots: readonly NamedRoot[], style: 'oci' | 'docker'): JsonObject[] {
+  const out: JsonObject[] = [];
+  for (const root of roots) {
+    if (root.names.length === 0) out.push(indexEntry(root.descriptor, undefined));
+    for (const name of root.names) out.push(indexEntry(root.descriptor, refAnnotations(name, style)));
+  }
+  return out;
+}
+
+export function serializeIndex(manifests: readonly JsonObject[], extra: JsonObject = {}): Uint8Array {
+  return new TextEncoder().encode(`${JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, ...extra, manifests })}\n`);
+}
+
+function refNameOf(entry: JsonObject): string | undefined {
+  const a = entry['annotations'];
+  if (!isJsonObject(a)) return undefined;
+  const v = a[ANNOTATION_REF_NAME];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/**
+ * Adds root entries to an existing index.json (its raw bytes), keeping every other entry and
+ * unknown field as it was. An entry whose ref.name is taken by a different digest is replaced
+ * when `overwrite`, else BERTH_EXISTS; re-adding the same digest under the same name is a no-op.
+ */
+export function mergeIndex(existing: Uint8Array | undefined, add: readonly JsonObject[], opts: { overwrite: boolean; where: string }): Uint8Array {
+  let top: JsonObject = {};
+  let manifests: JsonObject[] = [];
+  if (existing !== undefined) {
+    const value = parseJsonBytes(existing, 'index.json', MAX_MANIFEST_BYTES);
+    if (!isJsonObject(value)) throw new BerthError('BERTH_INVALID_LAYOUT', `${opts.where}: index.json is not a JSON object`, { subject: 'index.json' });
+    const list = value['manifests'];
+    if (list !== null && list !== undefined && !Array.isArray(list)) {
+      throw new BerthError('BERTH_INVALID_LAYOUT', `${opts.where}: index.json "manifests" is not a list`, { subject: 'index.json' });
+    }
+    manifests = ((list ?? []) as unknown[]).filter(isJsonObject);
+    const { manifests: _m, schemaVersion: _s, mediaType: _t, ...rest } = value;
+    top = rest;
+  }
+  for (const entry of add) {
+    const name = refNameOf(entry);
+    if (name === undefined) {
+      if (!manifests.some((m) => m['digest'] === entry['digest'] && refNameOf(m) === undefined)) manifests.push(entry);
+      continue;
+    }
+    const same = manifests.findIndex((m) => refNameOf(m) === name);
+    if (same < 0) {
+      manifests.push(entry);
+      continue;
+    }
+    if (manifests[same]!['digest'] === entry['digest']) {
+      manifests[same] = entry;
+      continue;
+    }
+    if (!opts.overwrite) {
+      throw new BerthError('BERTH_EXISTS', `${opts.where}: name "${name}" already names ${String(manifests[same]!['digest'])} (use --overwrite to replace it)`, { subject: name });
+    }
+    manifests = manifests.filter((m) => refNameOf(m) !== name);
+    manifests.push(entry);
+  }
+  return serializeIndex(manifests, top);
+}
+
+/** Names in `add` that an existing index.json already gives to a different digest. */
+export function conflictingNames(existing: Uint8Array, add: readonly JsonObject[]): string[] {
+  const value = parseJsonBytes(existing, 'index.json', MAX_MANIFEST_BYTES);
+  const list = isJsonObject(value) && Array.isArray(value['manifests']) ? (value['manifests'] as unknown[]).filter(isJsonObject) : [];
+  const out: string[] = [];
+  for (const entry of add) {
+    const name = refNameOf(entry);
+    if (name === undefined) continue;
+    if (list.some((m) => refNameOf(m) === name && m['digest'] !== entry['digest'])) out.push(name);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packing a tar file
+
+export type TarMember =
+  | { readonly name: string; readonly type: 'directory'; readonly mtime?: number }
+  | { readonly name: string; readonly type: 'file'; readonly bytes: Uint8Array; readonly mtime?: number }
+  | { readonly name: string; readonly type: 'file'; readonly file: string; readonly size: number; readonly mtime?: number }
+  | { readonly name: string; readonly type: 'symlink'; readonly target: string; readonly mtime?: number };
+
+function tarEntry(m: TarMember, opts: IoOptions): TarWriteEntry {
+  const base = { name: m.name, mtime: m.mtime ?? 0, uname: 'root', gname: 'root' };
+  switch (m.type) {
+    case 'directory':
+      return { header: { ...base, name: m.name.endsWith('/') ? m.name : `${m.name}/`, type: 'directory' } };
+    case 'symlink':
+      return { header: { ...base, type: 'symlink', linkname: m.target } };
+    case 'file':
+      if ('bytes' in m) return { header: { ...base, type: 'file', size: m.bytes.length }, body: m.bytes };
+      return {
+        header: { ...base, type: 'file', size: m.size },
+        body: createReadStream(m.file, { highWaterMark: 1 << 20, ...(opts.signal ? { signal: opts.signal } : {}) }) as AsyncIterable<Uint8Array>,
+      };
+  }
+}
+
+/** The tar stream of `members` (uncompressed, deterministic: root-owned, mtime 0 unless given). */
+export function tarStream(members: Iterable<TarMember> | AsyncIterable<TarMember>, opts: IoOptions = {}): ByteStream {
+  async function* entries(): AsyncIterable<TarWriteEntry> {
+    for await (const m of members) yield tarEntry(m, opts);
+  }
+  return writeTar(entries(), opts);
+}
+
+/** Writes the tar of `members` to `target` atomically (temp file beside it, fsync, rename). */
+export async function writeTarFile(target: string, members: Iterable<TarMember> | AsyncIterable<TarMember>, opts: IoOptions & { fsync?: boolean } = {}): Promise<void> {
+  try {
+    await writeStreamAtomic(target, tarStream(members, opts), { fsync: opts.fsync !== false });
+  } catch (err) {
+    const cause = isBerthErrorWithCause(err);
+    throw writeError(cause ?? err, `writing ${target}`);
+  }
+}
+
+/** writeStreamAtomic wraps fs errors once; dig out the system error so ENOSPC reads plainly. */
+function isBerthErrorWithCause(err: unknown): unknown {
+  let e: unknown = err;
+  for (let i = 0; i < 5 && e instanceof BerthError && e.cause !== undefined; i++) e = e.cause;
+  return (e as { code?: unknown } | null)?.code !== undefined && !(e instanceof BerthError) ? e : undefined;
+}
+
+/** The members of an OCI layout staged in `root`: oci-layout and index.json first, then blobs. */
+export async function layoutMembers(root: string, indexJson: Uint8Array, blobs: ReadonlyMap<string, number>, extra: readonly TarMember[] = []): Promise<TarMember[]> {
+  const out: TarMember[] = [
+    { name: 'oci-layout', type: 'file', bytes: OCI_LAYOUT_FILE },
+    { name: 'index.json', type: 'file', bytes: indexJson },
+    ...extra,
+    { name: 'blobs', type: 'directory' },
+  ];
+  const algs = new Set<string>();
+  const digests = [...blobs.keys()].sort();
+  for (const d of digests) algs.add(d.slice(0, d.indexOf(':')));
+  for (const alg of [...algs].sort()) {
+    out.push({ name: `blobs/${alg}`, type: 'directory' });
+    for (const d of digests.filter((x) => x.startsWith(`${alg}:`))) {
+      const file = path.join(root, 'blobs', alg, d.slice(alg.length + 1));
+      const size = (await stat(file)).size;
+      out.push({ name: `blobs/${alg}/${d.slice(alg.length + 1)}`, type: 'file', file, size });
+    }
+  }
+  return out;
+}
+
+/** True when `alg` names a digest algorithm berth can compute for written blobs. */
+export function canWriteDigest(d: Digest): boolean {
+  return isVerifiableAlgorithm(digestAlgorithm(d));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The common part of every file-based destination
+
+/**
+ * A destination that stages blobs in a temp directory beside its target and publishes them at
+ * commit. Subclasses implement publish(); close() without a commit removes the staging directory,
+ * so the target is left exactly as it was.
+ */
+export abstract class StagingDestination implements ImageDestination {
+  protected readonly blobs: BlobDirectory;
+  /** Manifests and indexes put so far, by digest. */
+  protected readonly manifests = new Map<string, { descriptor: Descriptor; bytes: Uint8Array }>();
+  private committed = false;
+  private closed = false;
+
+  protected constructor(
+    readonly reference: ImageReference,
+    readonly capabilities: DestinationCapabilities,
+    protected readonly staging: string,
+    protected readonly opts: DestinationOptions,
+    existing?: (desc: Descriptor) => Promise<boolean>,
+  ) {
+    this.blobs = new BlobDirectory(staging, { where: reference.toString(), ...(existing ? { existing } : {}), fsync: opts.fsync !== false });
+  }
+
+  get where(): string {
+    return this.reference.toString();
+  }
+
+  has(desc: Descriptor): Promise<boolean> {
+    return this.blobs.has(desc);
+  }
+
+  put(desc: Descriptor, data: ByteStream, opts: IoOptions = {}): Promise<void> {
+    this.checkOpen();
+    return this.blobs.put(desc, data, opts);
+  }
+
+  putComputed(mediaType: string, data: ByteStream, opts: IoOptions = {}): Promise<Descriptor> {
+    this.checkOpen();
+    return this.blobs.putComputed(mediaType, data, opts);
+  }
+
+  async putManifest(desc: Descriptor, bytes: Uint8Array, opts: IoOptions = {}): Promise<void> {
+    this.checkOpen();
+    await this.blobs.putBytes(desc, bytes, opts);
+    this.manifests.set(desc.digest, { descriptor: desc, bytes });
+  }
+
+  async commit(roots: readonly NamedRoot[], opts: IoOptions = {}): Promise<void> {
+    this.checkOpen();
+    if (this.committed) throw new BerthError('BERTH_USAGE', `committing ${this.where}: already committed`, { subject: this.where });
+    for (const r of roots) {
+      if (!this.manifests.has(r.descriptor.digest) && !(await this.blobs.has(r.descriptor))) {
+        throw new BerthError('BERTH_USAGE', `committing ${this.where}: root ${r.descriptor.digest} was never put`, { subject: r.descriptor.digest });
+      }
+    }
+    await this.blobs.removeTemp();
+    await this.publish(roots, opts);
+    this.committed = true;
+  }
+
+  /** Makes the staged content visible at the target, atomically. */
+  protected abstract publish(roots: readonly NamedRoot[], opts: IoOptions): Promise<void>;
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await rm(this.staging, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new BerthError('BERTH_USAGE', `writing to ${this.where}: the destination is closed`, { subject: this.where });
+  }
+}
+
+/** What is at a destination path before anything is written. */
+export type TargetState = { readonly kind: 'absent' } | { readonly kind: 'file'; readonly size: number } | { readonly kind: 'directory'; readonly entries: readonly string[] };
+
+export async function targetState(target: string): Promise<TargetState> {
+  let st;
+  try {
+    st = await stat(target);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') {
+      const parent = path.dirname(path.resolve(target));
+      const pst = await stat(parent).catch(() => undefined);
+      if (pst === undefined || !pst.isDirectory()) {
+        throw new BerthError('BERTH_NOT_FOUND', `${target}: the directory it would go in (${parent}) does not exist`, { subject: target });
+      }
+      return { kind: 'absent' };
+    }
+    throw writeError(err, `checking ${target}`);
+  }
+  if (st.isDirectory()) return { kind: 'directory', entries: await readdir(target) };
+  return { kind: 'file', size: st.size };
+}
+
+/** A temp directory beside `target`, with errors that say why it could not be made. */
+export async function stagingBeside(target: string): Promise<string> {
+  try {
+    return await makeTempSibling(target);
+  } catch (err) {
+    const cause = (err as { cause?: unknown }).cause ?? err;
+    throw writeError(cause, `preparing to write ${target}`);
+  }
+}
