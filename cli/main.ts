@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { registerReadCommands, type CommandContext } from './commands/read.js';
 import { registerVerifyCommand } from './commands/verify.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerCopyCommand } from './commands/copy.js';
 import { registerAttestationsCommand } from './commands/attestations.js';
 import { reportError, type Io } from './output.js';
 
@@ -49,6 +50,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
   registerReadCommands(program, ctx);
   registerVerifyCommand(program, ctx);
   registerDemoCommand(program, ctx);
+  registerCopyCommand(program, ctx);
   registerAttestationsCommand(program, ctx);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
