@@ -9,6 +9,7 @@ import { registerVerifyCommand } from './commands/verify.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerCopyCommand } from './commands/copy.js';
 import { registerAttestationsCommand } from './commands/attestations.js';
+import { registerRegistryCommands } from './commands/registry.js';
 import { reportError, type Io } from './output.js';
 
 function version(): string {
@@ -52,6 +53,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
   registerDemoCommand(program, ctx);
   registerCopyCommand(program, ctx);
   registerAttestationsCommand(program, ctx);
+  registerRegistryCommands(program, ctx);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
   }

@@ -56,3 +56,20 @@ export { copyImage, DEFAULT_COPY_OPTIONS, type CopyOptions, type CopyResult } fr
 export type { CopyEvent, CopyEventListener, BlobRole } from './copy/events.js';
 export { copyReference, copyReferences, parseDestinationName, type CopyReferenceOptions, type CopyReferenceResult } from './copying.js';
 export type { ImageDestination, DestinationCapabilities, DestinationOptions, NamedRoot, WritableReference } from './transports/transport.js';
+export {
+  configureRegistry,
+  listTags,
+  listCatalog,
+  manifestDigest,
+  deleteManifest,
+  referrersOf,
+  login,
+  logout,
+  isRegistryName,
+  type RegistrySettings,
+  type TagsResult,
+  type CatalogResult,
+  type DigestResult,
+  type ReferrersList,
+  type Credentials,
+} from './registry.js';

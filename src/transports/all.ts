@@ -6,6 +6,7 @@ import { stat } from 'node:fs/promises';
 import { BerthError } from '../core/errors.js';
 import type { IoOptions } from '../io/stream.js';
 import { dockerArchiveTransport } from './docker-archive/transport.js';
+import { dockerTransport } from './docker/transport.js';
 import { DockerArchiveSource, dockerArchiveProblem } from './docker-archive/source.js';
 import { findTransport, registerTransport, transportNames } from './lookup.js';
 import { ociArchiveTransport } from './oci-archive/transport.js';
@@ -18,6 +19,7 @@ import type { ImageReference, ImageSelector, ImageSource, Transport } from './tr
 registerTransport(ociTransport);
 registerTransport(ociArchiveTransport);
 registerTransport(dockerArchiveTransport);
+registerTransport(dockerTransport);
 
 /** A bare path: the format is decided when it is opened, from what is inside. */
 const detectTransport: Transport = {
@@ -71,7 +73,7 @@ class DetectedReference implements ImageReference {
 
 const PREFIX = /^([a-z][a-z0-9-]*):(.*)$/s;
 
-/** Parses `oci:DIR:REF`, `oci-archive:F`, `docker-archive:F:NAME:TAG`, or a bare path (`./x.tar`, `dir:TAG`). */
+/** Parses `oci:DIR:REF`, `oci-archive:F`, `docker-archive:F:NAME:TAG`, `docker://HOST/REPO:TAG`, or a bare path (`./x.tar`, `dir:TAG`). */
 export async function parseImageName(text: string): Promise<ImageReference> {
   if (text === '') throw new BerthError('BERTH_INVALID_REFERENCE', 'an image reference is required', {});
   const m = PREFIX.exec(text);
@@ -80,9 +82,6 @@ export async function parseImageName(text: string): Promise<ImageReference> {
     const rest = m[2]!;
     const known = findTransport(prefix);
     if (known !== undefined) return known.parseReference(rest);
-    if (prefix === 'docker' && rest.startsWith('//')) {
-      throw new BerthError('BERTH_UNSUPPORTED', `${text}: registry references (docker://) are not supported by this version of berth yet`, { subject: text });
-    }
   }
   if (await exists(text)) return new DetectedReference(text, undefined);
   // `PATH:SELECTOR` or `PATH@DIGEST` with an existing PATH

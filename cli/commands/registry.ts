@@ -1,0 +1,168 @@
+/**
+ * Registry commands (tags, catalog, digest, delete, referrers, login, logout) and the global
+ * registry flags every command honours (--insecure, --ca-file, --creds): the read commands work
+ * on docker:// references through the transport, these flags only say how to reach registries.
+ */
+import type { Command } from 'commander';
+import {
+  configureRegistry, deleteManifest, listCatalog, listTags, login, logout, manifestDigest, referrersOf, shortDigest,
+} from '../../src/index.js';
+import { humanSize, parseFormat, table, UsageError, writeJson, type Io } from '../output.js';
+import type { CommandContext } from './read.js';
+
+const FORMAT_HELP = 'output format: text or json';
+
+interface GlobalRegistryOptions {
+  insecure?: string[];
+  caFile?: string[];
+  creds?: string;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+export function registerRegistryCommands(program: Command, ctx: CommandContext): void {
+  const { io } = ctx;
+  program
+    .option('--insecure <host>', 'registry host[:port] that may use plain HTTP or unverified TLS (repeatable)', collect)
+    .option('--ca-file <file>', 'extra trusted CA certificate (PEM) for registries (repeatable; SSL_CERT_FILE is read too)', collect)
+    .option('--creds <user:password>', 'registry credentials (instead of those in the docker config.json)');
+  // every run starts from the defaults, then the flags of this command line
+  configureRegistry({ env: io.env });
+  program.hook('preAction', () => {
+    const o = program.opts<GlobalRegistryOptions>();
+    let creds;
+    if (o.creds !== undefined) {
+      const colon = o.creds.indexOf(':');
+      if (colon <= 0) throw new UsageError('--creds must be USER:PASSWORD');
+      creds = { username: o.creds.slice(0, colon), password: o.creds.slice(colon + 1) };
+    }
+    configureRegistry({
+      env: io.env,
+      ...(o.insecure ? { insecure: o.insecure } : {}),
+      ...(o.caFile ? { caFiles: o.caFile } : {}),
+      ...(creds ? { creds } : {}),
+    });
+  });
+
+  program
+    .command('tags')
+    .description('list the tags of a registry repository (follows pagination)')
+    .argument('<ref>', 'docker://HOST/REPO')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .option('--page-size <n>', 'tags per request (default: the registry\'s)')
+    .action((ref: string, o: { format: string; pageSize?: string }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const result = await listTags(ref, { ...pageSize(o.pageSize) });
+      if (format === 'json') return writeJson(io, result);
+      for (const t of result.tags) io.stdout.write(`${t}\n`);
+    }));
+
+  program
+    .command('catalog')
+    .description('list the repositories of a registry (when the registry allows it)')
+    .argument('<registry>', 'docker://HOST[:PORT]')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .option('--page-size <n>', 'repositories per request (default: the registry\'s)')
+    .action((registry: string, o: { format: string; pageSize?: string }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const result = await listCatalog(registry, { ...pageSize(o.pageSize) });
+      if (format === 'json') return writeJson(io, result);
+      for (const r of result.repositories) io.stdout.write(`${r}\n`);
+    }));
+
+  program
+    .command('digest')
+    .description('print the digest of the manifest or index a reference names (a HEAD request for registries)')
+    .argument('<ref>', 'image reference')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .action((ref: string, o: { format: string }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const result = await manifestDigest(ref);
+      if (format === 'json') return writeJson(io, result);
+      io.stdout.write(`${result.digest}\n`);
+    }));
+
+  program
+    .command('delete')
+    .description('delete a manifest from a registry, by digest (every tag on it goes too)')
+    .argument('<ref>', 'docker://HOST/REPO@DIGEST')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .action((ref: string, o: { format: string }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const result = await deleteManifest(ref);
+      if (format === 'json') return writeJson(io, result);
+      io.stdout.write(`deleted ${result.reference}\n`);
+    }));
+
+  program
+    .command('referrers')
+    .description('list the OCI referrers of a manifest (the referrers API, else the sha256-<hex> fallback tag)')
+    .argument('<ref>', 'docker://HOST/REPO:TAG or docker://HOST/REPO@DIGEST')
+    .option('--artifact-type <type>', 'only referrers of this artifact type')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .action((ref: string, o: { format: string; artifactType?: string }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const result = await referrersOf(ref, o.artifactType === undefined ? {} : { artifactType: o.artifactType });
+      if (format === 'json') return writeJson(io, result);
+      const via = result.via === 'api' ? 'referrers API' : `fallback tag ${result.tag ?? ''}`;
+      io.stdout.write(`referrers of ${result.subject} (${via}): ${result.manifests.length}\n`);
+      if (result.manifests.length > 0) {
+        io.stdout.write(table([
+          ['DIGEST', 'ARTIFACT TYPE', 'MEDIA TYPE', 'SIZE', 'ANNOTATIONS'],
+          ...result.manifests.map((d) => [
+            shortDigest(d.digest), d.artifactType ?? '-', d.mediaType, humanSize(d.size),
+            Object.entries(d.annotations ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '-',
+          ]),
+        ]));
+      }
+      for (const note of result.notes) io.stdout.write(`note: ${note}\n`);
+    }));
+
+  program
+    .command('login')
+    .description('check credentials against a registry and save them in the docker config.json (or its credential helper)')
+    .argument('<registry>', 'HOST[:PORT]')
+    .requiredOption('-u, --username <user>', 'user name')
+    .option('--password-stdin', 'read the password from standard input')
+    .option('-p, --password <password>', 'the password (visible in the process list: prefer --password-stdin)')
+    .action((registry: string, o: { username: string; passwordStdin?: boolean; password?: string }) => ctx.run(async () => {
+      if (o.passwordStdin === true && o.password !== undefined) throw new UsageError('--password and --password-stdin are exclusive');
+      let password = o.password;
+      if (o.passwordStdin === true) password = await readStdin(io);
+      if (password === undefined || password === '') throw new UsageError('a password is required: --password-stdin (or --password)');
+      const result = await login(registry, { username: o.username, password }, { env: io.env });
+      io.stdout.write(`Login Succeeded: ${result.registry} (stored in ${result.storedIn})\n`);
+    }));
+
+  program
+    .command('logout')
+    .description('remove the saved credentials of a registry')
+    .argument('<registry>', 'HOST[:PORT]')
+    .action((registry: string) => ctx.run(async () => {
+      const result = await logout(registry, { env: io.env });
+      io.stdout.write(result.removed ? `Removed login credentials for ${result.registry}\n` : `Not logged in to ${result.registry}\n`);
+    }));
+}
+
+function pageSize(text: string | undefined): { pageSize?: number } {
+  if (text === undefined) return {};
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--page-size must be a positive integer, got "${text}"`);
+  return { pageSize: n };
+}
+
+/** The password from stdin: the Io's stdin when the caller gave one (tests), else the process's; one trailing newline dropped. */
+async function readStdin(io: Io): Promise<string> {
+  const stdin = (io as Io & { stdin?: AsyncIterable<Uint8Array | string> }).stdin ?? process.stdin;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stdin) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk);
+    total += b.length;
+    if (total > 64 * 1024) throw new UsageError('--password-stdin: more than 64 KiB on standard input');
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}

@@ -1,0 +1,467 @@
+/**
+ * HTTP to one registry host (node:http / node:https): scheme choice (loopback and `--insecure`
+ * hosts may speak plain HTTP; everything else is HTTPS with verified certificates, plus
+ * `--ca-file` and SSL_CERT_FILE), Basic and Bearer auth (tokens cached per scope and fetched again
+ * on a 401), redirects (Authorization dropped when the origin changes, as for blob storage),
+ * bounded retries with backoff on 429/5xx and broken connections, and idle timeouts. Errors name
+ * the operation and never contain a credential or an unredacted URL.
+ */
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
+import { isLoopbackHost } from '../../core/reference.js';
+import { BerthError, isBerthError, toBerthError } from '../../core/errors.js';
+import { concatBytes } from '../../io/stream.js';
+import { basicHeader, lookupCredentials, parseChallenges, type Credentials, type Env } from './auth.js';
+import { redactText, redactUrl, registryError } from './errors.js';
+
+export interface RegistryOptions {
+  /** Hosts (`host[:port]`) allowed to use HTTPS without verification, or plain HTTP. */
+  readonly insecure?: readonly string[];
+  /** PEM files of extra trusted CAs (added to Node's roots; SSL_CERT_FILE from `env` too). */
+  readonly caFiles?: readonly string[];
+  /** Credentials for every host, overriding config.json (`--creds`). */
+  readonly creds?: Credentials;
+  /** Where DOCKER_CONFIG, HOME and SSL_CERT_FILE are read (default process.env). */
+  readonly env?: Env;
+  /** Retries after the first try on 429/5xx and broken connections (default 3). */
+  readonly retries?: number;
+  /** First backoff delay, doubled per retry (default 250 ms). */
+  readonly retryDelayMs?: number;
+  /** A connection idle this long fails (default 30 s). */
+  readonly timeoutMs?: number;
+  readonly userAgent?: string;
+}
+
+export interface RequestSpec {
+  readonly method: 'GET' | 'HEAD' | 'DELETE' | 'PUT' | 'POST' | 'PATCH';
+  /** `/v2/…` on this host, or an absolute URL (pagination links, upload locations). */
+  readonly path: string;
+  /** The token scope the request needs, e.g. `repository:app:pull`. */
+  readonly scope?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly body?: Uint8Array;
+  /** Statuses returned to the caller; anything else throws a registry error. Default 2xx. */
+  readonly accept?: readonly number[];
+  /** The operation, for errors: `reading docker://127.0.0.1:5000/app:1`. */
+  readonly what: string;
+  /** Follow redirects (default true for GET and HEAD). */
+  readonly followRedirects?: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export interface RegistryResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  /** The final URL (after redirects). */
+  readonly url: URL;
+  /** The body; the caller must consume it or call discard(). */
+  readonly body: IncomingMessage;
+  header(name: string): string | undefined;
+  bytes(max?: number): Promise<Uint8Array>;
+  discard(): void;
+}
+
+const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
+const RETRY_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED', 'UND_ERR_SOCKET']);
+const CERT_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|HOSTNAME/;
+const MAX_REDIRECTS = 5;
+const MAX_ERROR_BODY = 64 * 1024;
+
+interface Token {
+  readonly value: string;
+  readonly expiresAt: number;
+}
+
+/** Talks to one registry host; keeps its scheme, credentials and tokens for the process. */
+export class RegistryClient {
+  private base: Promise<URL> | undefined;
+  private creds: Promise<Credentials | undefined> | undefined;
+  /** The host asked for Basic: send it with every request. */
+  private basic = false;
+  /** The host's Bearer challenge (realm, service), once seen. */
+  private bearer: { realm: string; service: string | undefined } | undefined;
+  private readonly tokens = new Map<string, Token>();
+  private readonly httpAgent = new http.Agent({ keepAlive: true });
+  private httpsAgent: https.Agent | undefined;
+  /** Token requests made (tests check the cache with it). */
+  tokenFetches = 0;
+
+  constructor(readonly host: string, readonly opts: RegistryOptions = {}) {}
+
+  private get env(): Env {
+    return this.opts.env ?? process.env;
+  }
+
+  /** Whether the host may skip TLS verification or use HTTP. */
+  get insecure(): boolean {
+    const h = this.host.toLowerCase();
+    return (this.opts.insecure ?? []).some((i) => i.toLowerCase() === h || i.toLowerCase() === h.replace(/:\d+$/, ''));
+  }
+
+  /** `https://host` or `http://host`, decided once (see the module comment). */
+  baseUrl(signal?: AbortSignal): Promise<URL> {
+    this.base ??= this.chooseBase(signal).catch((err: unknown) => {
+      this.base = undefined;
+      throw err;
+    });
+    return this.base;
+  }
+
+  private async chooseBase(signal?: AbortSignal): Promise<URL> {
+    const httpsUrl = new URL(`https://${this.host}/`);
+    const httpUrl = new URL(`http://${this.host}/`);
+    const loopback = isLoopbackHost(this.host);
+    if (loopback) {
+      // plain HTTP first; a TLS server answers it with 400 "Client sent an HTTP request to an HTTPS server" or garbage
+      try {
+        const res = await this.send('GET', new URL('/v2/', httpUrl), {}, undefined, signal);
+        const body = Buffer.from(await readLimited(res, 4096)).toString('utf8');
+        if (res.statusCode === 400 && /HTTPS/i.test(body)) return httpsUrl;
+        return httpUrl;
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? '';
+        if (code.startsWith('HPE_') || code === 'ECONNRESET') return httpsUrl;
+        throw this.connectError(err, httpUrl);
+      }
+    }
+    if (!this.insecure) return httpsUrl;
+    try {
+      const res = await this.send('GET', new URL('/v2/', httpsUrl), {}, undefined, signal);
+      res.resume();
+      return httpsUrl;
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? '';
+      if (code === 'EPROTO' || code.startsWith('ERR_SSL') || code === 'ECONNRESET') return httpUrl;
+      throw this.connectError(err, httpsUrl);
+    }
+  }
+
+  private tlsOptions(): https.AgentOptions {
+    const extra: string[] = [];
+    const files = [...(this.opts.caFiles ?? [])];
+    if (this.env.SSL_CERT_FILE) files.push(this.env.SSL_CERT_FILE);
+    for (const f of files) {
+      try {
+        extra.push(readFileSync(f, 'utf8'));
+      } catch (err) {
+        throw new BerthError('BERTH_IO', `reading CA file ${f}: ${(err as Error).message}`, { subject: f });
+      }
+    }
+    return {
+      keepAlive: true,
+      ...(extra.length > 0 ? { ca: [...tls.rootCertificates, ...extra] } : {}),
+      ...(this.insecure ? { rejectUnauthorized: false } : {}),
+    };
+  }
+
+  /** One HTTP exchange, no auth, retries or redirects; resolves when the headers arrive. */
+  private send(method: string, url: URL, headers: Record<string, string>, body: Uint8Array | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
+    const isHttps = url.protocol === 'https:';
+    if (isHttps) this.httpsAgent ??= new https.Agent(this.tlsOptions());
+    const mod = isHttps ? https : http;
+    const timeout = this.opts.timeoutMs ?? 30_000;
+    return new Promise((resolve, reject) => {
+      const req = mod.request(url, {
+        method,
+        headers: { 'User-Agent': this.opts.userAgent ?? 'berth', ...headers, ...(body ? { 'Content-Length': String(body.length) } : {}) },
+        agent: isHttps ? this.httpsAgent : this.httpAgent,
+        timeout,
+        ...(signal ? { signal } : {}),
+      });
+      req.on('timeout', () => {
+        const err = Object.assign(new Error(`no answer for ${Math.round(timeout / 1000)} s`), { code: 'ETIMEDOUT' });
+        req.destroy(err);
+      });
+      req.on('error', reject);
+      req.on('response', (res) => {
+        // an idle body times out too
+        res.setTimeout?.(timeout);
+        resolve(res);
+      });
+      req.end(body === undefined ? undefined : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    });
+  }
+
+  private connectError(err: unknown, url: URL): BerthError {
+    if (isBerthError(err)) return err;
+    const code = (err as { code?: string }).code ?? '';
+    const msg = redactText((err as Error).message ?? String(err));
+    if (CERT_CODES.test(code) || /certificate/i.test(msg)) {
+      return new BerthError('BERTH_IO', `TLS certificate of ${this.host} is not trusted (${code || msg}): pass --ca-file with its CA, or --insecure ${this.host} to skip verification`, { subject: this.host, cause: err });
+    }
+    if (code === 'ABORT_ERR') return new BerthError('BERTH_ABORTED', `request to ${this.host} aborted`, { subject: this.host, cause: err });
+    const what = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host not found' : msg;
+    return new BerthError('BERTH_IO', `cannot reach ${url.protocol === 'http:' ? 'http' : 'https'}://${this.host} (${what}${code && what !== msg && !what.includes(code) ? `, ${code}` : ''})`, { subject: this.host, cause: err });
+  }
+
+  private credentials(): Promise<Credentials | undefined> {
+    this.creds ??= this.opts.creds !== undefined ? Promise.resolve(this.opts.creds) : lookupCredentials(this.host, this.env);
+    return this.creds;
+  }
+
+  /** Authorization for a request with `scope`, from what is already known (no network unless a token must be fetched). */
+  private async authorization(scope: string | undefined, signal?: AbortSignal): Promise<string | undefined> {
+    if (this.bearer !== undefined) {
+      const key = scope ?? '';
+      const cached = this.tokens.get(key);
+      if (cached !== undefined && cached.expiresAt > Date.now()) return `Bearer ${cached.value}`;
+      return `Bearer ${await this.fetchToken(key, scope, signal)}`;
+    }
+    if (this.basic) {
+      const creds = await this.credentials();
+      return creds ? basicHeader(creds) : undefined;
+    }
+    return undefined;
+  }
+
+  private async fetchToken(key: string, scope: string | undefined, signal?: AbortSignal): Promise<string> {
+    const b = this.bearer!;
+    let realm: URL;
+    try {
+      realm = new URL(b.realm);
+    } catch {
+      throw new BerthError('BERTH_IO', `${this.host} named a token service that is not a URL`, { subject: this.host });
+    }
+    if (b.service !== undefined) realm.searchParams.set('service', b.service);
+    for (const s of (scope ?? '').split(' ').filter((x) => x !== '')) realm.searchParams.append('scope', s);
+    const creds = await this.credentials();
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (creds) headers.Authorization = basicHeader(creds);
+    this.tokenFetches++;
+    let res: IncomingMessage;
+    try {
+      res = await this.withRetries(() => this.send('GET', realm, headers, undefined, signal));
+    } catch (err) {
+      throw this.connectError(err, realm);
+    }
+    const body = await readLimited(res, MAX_ERROR_BODY);
+    if (res.statusCode !== 200) {
+      const hint = res.statusCode === 401 || res.statusCode === 403
+        ? creds ? `the token service refused the credentials for ${this.host}` : `no credentials for ${this.host}: use --creds USER:PASS or berth login ${this.host}`
+        : undefined;
+      throw registryError(`getting a token from ${redactUrl(stripQuery(realm))}`, res.statusCode ?? 0, body, { subject: this.host, ...(hint ? { hint } : {}) });
+    }
+    let json: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    try {
+      json = JSON.parse(Buffer.from(body).toString('utf8')) as typeof json;
+    } catch {
+      throw new BerthError('BERTH_INVALID_JSON', `getting a token for ${this.host}: the token service answered something that is not JSON`, { subject: this.host });
+    }
+    const token = typeof json.token === 'string' && json.token !== '' ? json.token : typeof json.access_token === 'string' ? json.access_token : undefined;
+    if (token === undefined || token === '') throw new BerthError('BERTH_IO', `getting a token for ${this.host}: the answer has no token`, { subject: this.host });
+    const ttl = typeof json.expires_in === 'number' && json.expires_in > 0 ? json.expires_in : 60;
+    this.tokens.set(key, { value: token, expiresAt: Date.now() + Math.max(ttl - 10, 5) * 1000 });
+    return token;
+  }
+
+  private async withRetries<T>(fn: () => Promise<T>, retryable: (v: T) => number | undefined = () => undefined): Promise<T> {
+    const max = this.opts.retries ?? 3;
+    const base = this.opts.retryDelayMs ?? 250;
+    for (let attempt = 0; ; attempt++) {
+      let result: T;
+      try {
+        result = await fn();
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? '';
+        if (attempt >= max || !RETRY_CODES.has(code)) throw err;
+        await sleep(base * 2 ** attempt);
+        continue;
+      }
+      const waitMs = retryable(result);
+      if (waitMs === undefined || attempt >= max) return result;
+      await sleep(Math.max(waitMs, base * 2 ** attempt));
+    }
+  }
+
+  /**
+   * Sends a request with auth, retries and redirects. Statuses in `spec.accept` (default 2xx)
+   * come back to the caller; anything else throws an error naming `spec.what`.
+   */
+  async request(spec: RequestSpec): Promise<RegistryResponse> {
+    let base: URL;
+    try {
+      base = await this.baseUrl(spec.signal);
+    } catch (err) {
+      throw withWhat(err, spec.what);
+    }
+    let url = new URL(spec.path, base);
+    const idempotent = spec.method === 'GET' || spec.method === 'HEAD' || spec.method === 'DELETE' || spec.method === 'PUT' || spec.body !== undefined;
+    const follow = spec.followRedirects ?? (spec.method === 'GET' || spec.method === 'HEAD');
+    let authTried = false;
+    let refreshed = false;
+    for (let hop = 0; ; ) {
+      const sameOrigin = url.host === base.host && url.protocol === base.protocol;
+      const headers: Record<string, string> = { ...(spec.headers ?? {}) };
+      if (sameOrigin) {
+        const auth = await this.authorization(spec.scope, spec.signal);
+        if (auth !== undefined) headers.Authorization = auth;
+      }
+      let res: IncomingMessage;
+      try {
+        res = await this.withRetries(
+          () => this.send(spec.method, url, headers, spec.body, spec.signal),
+          (r) => {
+            if (!idempotent || !RETRY_STATUS.has(r.statusCode ?? 0)) return undefined;
+            r.resume();
+            return retryAfterMs(r.headers['retry-after']);
+          },
+        );
+      } catch (err) {
+        throw withWhat(this.connectError(err, url), spec.what);
+      }
+      const status = res.statusCode ?? 0;
+      if (status === 401 && sameOrigin) {
+        const challenges = parseChallenges(headerOf(res.headers, 'www-authenticate'));
+        const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
+        const basic = challenges.find((c) => c.scheme === 'basic');
+        const hadToken = this.bearer !== undefined;
+        if (bearer !== undefined && (!authTried || (!refreshed && hadToken))) {
+          res.resume();
+          if (authTried) refreshed = true;
+          authTried = true;
+          this.bearer = { realm: bearer.params.realm!, service: bearer.params.service };
+          // a 401 with a token we had: drop it and get a fresh one, once
+          this.tokens.delete(spec.scope ?? '');
+          const wantScope = bearer.params.scope ?? spec.scope;
+          await this.fetchToken(spec.scope ?? '', wantScope && spec.scope && !wantScope.includes(spec.scope) ? `${spec.scope} ${wantScope}` : wantScope, spec.signal);
+          continue;
+        }
+        if (basic !== undefined && !authTried && !this.basic && (await this.credentials()) !== undefined) {
+          res.resume();
+          authTried = true;
+          this.basic = true;
+          continue;
+        }
+        const creds = await this.credentials();
+        const body = await readLimited(res, MAX_ERROR_BODY);
+        throw registryError(spec.what, status, body, {
+          subject: this.host,
+          hint: creds ? `the registry refused the credentials for ${this.host}` : `no credentials for ${this.host}: use --creds USER:PASS or berth login ${this.host}`,
+        });
+      }
+      if (follow && status >= 300 && status < 400 && status !== 304 && res.headers.location !== undefined) {
+        res.resume();
+        if (++hop > MAX_REDIRECTS) throw new BerthError('BERTH_IO', `${spec.what}: more than ${MAX_REDIRECTS} redirects`, { subject: this.host });
+        url = new URL(res.headers.location, url);
+        continue;
+      }
+      const accepted = spec.accept ?? [];
+      if ((status >= 200 && status < 300 && spec.accept === undefined) || accepted.includes(status)) return wrap(res, url);
+      const body = spec.method === 'HEAD' ? undefined : await readLimited(res, MAX_ERROR_BODY);
+      if (spec.method === 'HEAD') res.resume();
+      throw registryError(spec.what, status, body, { subject: this.host, ...(res.statusMessage ? { statusText: res.statusMessage } : {}) });
+    }
+  }
+
+  /** Sends an arbitrary request to an absolute URL outside the registry (blob storage), with retries. */
+  async sendExternal(method: 'GET', url: URL, headers: Record<string, string>, what: string, signal?: AbortSignal): Promise<IncomingMessage> {
+    try {
+      return await this.withRetries(() => this.send(method, url, headers, undefined, signal));
+    } catch (err) {
+      throw withWhat(this.connectError(err, url), what);
+    }
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent?.destroy();
+  }
+}
+
+function withWhat(error: unknown, what: string): BerthError {
+  const err = toBerthError(error);
+  return new BerthError(err.code, `${what}: ${err.message}`, { ...(err.subject ? { subject: err.subject } : {}), cause: err.cause ?? err });
+}
+
+function wrap(res: IncomingMessage, url: URL): RegistryResponse {
+  return {
+    status: res.statusCode ?? 0,
+    headers: res.headers,
+    url,
+    body: res,
+    header: (name) => headerOf(res.headers, name),
+    bytes: (max) => readLimited(res, max ?? Number.MAX_SAFE_INTEGER, true),
+    discard: () => {
+      res.resume();
+    },
+  };
+}
+
+export function headerOf(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name.toLowerCase()];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** Reads a body into memory, at most `max` bytes (the rest is dropped, or an error when `strict`). */
+async function readLimited(res: IncomingMessage, max: number, strict = false): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of res as AsyncIterable<Buffer>) {
+    if (total + chunk.length > max) {
+      if (strict) {
+        res.destroy();
+        throw new BerthError('BERTH_TOO_LARGE', `registry answer is over the limit of ${max} bytes`, { want: max, got: total + chunk.length });
+      }
+      chunks.push(chunk.subarray(0, max - total));
+      total = max;
+      res.resume();
+      break;
+    }
+    chunks.push(chunk);
+    total += chunk.length;
+  }
+  return concatBytes(chunks, total);
+}
+
+function retryAfterMs(value: string | string[] | undefined): number {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (v === undefined) return 0;
+  const secs = Number(v);
+  if (Number.isFinite(secs)) return Math.min(Math.max(secs, 0), 10) * 1000;
+  const date = Date.parse(v);
+  return Number.isNaN(date) ? 0 : Math.min(Math.max(date - Date.now(), 0), 10_000);
+}
+
+function stripQuery(u: URL): URL {
+  const c = new URL(u.toString());
+  c.search = '';
+  return c;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+// ---------------------------------------------------------------------------------------------
+// One client per host for the process, so tokens and the scheme choice are reused.
+
+let defaults: RegistryOptions = {};
+const pool = new Map<string, RegistryClient>();
+
+/** Options every registry access uses from now on (the CLI sets them from its flags). Closes pooled clients. */
+export function setRegistryDefaults(opts: RegistryOptions): void {
+  closeRegistryClients();
+  defaults = opts;
+}
+
+export function registryDefaults(): RegistryOptions {
+  return defaults;
+}
+
+/** The pooled client for an API host (`registry-1.docker.io`, `127.0.0.1:5000`). */
+export function clientFor(host: string): RegistryClient {
+  let c = pool.get(host);
+  if (c === undefined) {
+    c = new RegistryClient(host, defaults);
+    pool.set(host, c);
+  }
+  return c;
+}
+
+/** Drops every pooled client and its idle connections. */
+export function closeRegistryClients(): void {
+  for (const c of pool.values()) c.close();
+  pool.clear();
+}

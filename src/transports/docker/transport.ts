@@ -1,0 +1,39 @@
+/** `docker://HOST[:PORT]/REPO[:TAG][@DIGEST]`: an image in a registry (read side). */
+import type { DockerReference } from '../../core/reference.js';
+import type { IoOptions } from '../../io/stream.js';
+import type { ImageReference, ImageSelector, ImageSource, Transport } from '../transport.js';
+import { clientFor } from './client.js';
+import { apiHost, formatRegistryReference, parseRegistryName, selectorOf } from './reference.js';
+import { RegistrySource } from './source.js';
+
+export const dockerTransport: Transport = {
+  name: 'docker',
+  parseReference(rest) {
+    return new RegistryReference(parseRegistryName(rest));
+  },
+};
+
+export class RegistryReference implements ImageReference {
+  readonly transport = dockerTransport;
+  /** `domain/path`, e.g. `127.0.0.1:5000/app`. */
+  readonly path: string;
+  readonly selector: ImageSelector | undefined;
+
+  constructor(readonly docker: DockerReference) {
+    this.path = `${docker.domain}/${docker.path}`;
+    this.selector = selectorOf(docker);
+  }
+
+  toString(): string {
+    return formatRegistryReference(this.docker);
+  }
+
+  async openSource(_opts: IoOptions = {}): Promise<ImageSource> {
+    return new RegistrySource(this, this.docker, clientFor(apiHost(this.docker.domain)));
+  }
+}
+
+/** True for a reference this transport made. */
+export function isRegistryReference(ref: ImageReference): ref is RegistryReference {
+  return ref instanceof RegistryReference;
+}
