@@ -25,6 +25,12 @@ function version(): string {
 export async function main(argv: readonly string[], io: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
   let exitCode = 0;
   const debug = argv.includes('--debug');
+  // `berth … | head` closes the pipe early: that is the reader's choice, not an error
+  const onPipeError = (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(exitCode);
+    throw err;
+  };
+  if (io.stdout === process.stdout) process.stdout.on('error', onPipeError);
   const program = new Command();
   program
     .name('berth')

@@ -55,8 +55,9 @@ export async function treeOf(text: string, opts: IoOptions = {}): Promise<TreeRe
 export async function inspectReference(text: string, opts: ReadOptions = {}): Promise<InspectResult> {
   return withSource(text, async (src) => {
     const root = await src.root(opts);
-    const image = await resolveImage(src, root.descriptor, { ...opts, where: src.reference.toString() });
-    return inspectImage(image, { reference: src.reference.toString(), names: root.names, synthesized: root.synthesized });
+    const where = src.reference.toString();
+    const image = await resolveImage(src, root.descriptor, { ...opts, where });
+    return inspectImage(image, { reference: where, names: root.names, synthesized: root.synthesized });
   }, opts);
 }
 
@@ -198,6 +199,7 @@ export async function verifyReference(text: string, opts: VerifyReferenceOptions
       ...opts,
       ...(roots ? { roots } : {}),
       entryNotes: ep.notes,
+      entryProblems: ep.problems ?? [],
       synthesized: new Set(ep.roots.filter((r) => r.synthesized).map((r) => r.descriptor.digest)),
       checkAttestationLayer: (layer, bytes, subject) => {
         const statement = decodeStatement(bytes, `attestation layer ${shortDigest(layer.digest)}`, layer.annotations ? { annotations: layer.annotations } : {});

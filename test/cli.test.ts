@@ -199,7 +199,7 @@ describe('exact bytes', () => {
     assert.ok(r.stderr.includes(missing), r.stderr);
   });
 
-  test('blob with a malformed digest is a usage error', { todo: 'a malformed DIGEST argument exits 1 ("berth: DIGEST: \"sha256:xyz\" is not a valid digest …"), like a bad reference it is a usage error' }, async () => {
+  test('blob with a malformed digest is a usage error', async () => {
     const r = await berth('blob', MP, 'sha256:xyz');
     assert.equal(r.code, 2, r.stderr);
     assert.doesNotMatch(r.stderr, STACK_LINE);
@@ -218,7 +218,6 @@ describe('references', () => {
       ref: `oci-archive:${VALID_TAR}:sample:latest`,
       digest: VALID_MANIFEST,
       names: ['sample:latest'],
-      todo: 'the ref.name "sample:latest" is parsed as a digest (algorithm "sample"): "no image sample:latest (@0 (sample:latest) sha256:c1ed04a3da94)"',
     },
     { ref: `docker-archive:${TWO}:@1`, digest: TWO_1, names: ['example.com/empty/but:different'] },
     { ref: `docker-archive:${TWO}:@0`, digest: TWO_0, names: ['example.com/empty:latest'] },
@@ -228,7 +227,6 @@ describe('references', () => {
     {
       ref: `docker-archive:${DOCKER25}`,
       digest: 'sha256:8876a860b8c40b280440ed7678ba677f5a3cb972fddde4198a9a5e159184732f',
-      todo: 'docker-archive: on a Docker 25 archive synthesises a manifest (sha256:74975aeb70d2…, "docker-archive holds no manifest") although the archive holds the real one (index.json → sha256:8876a860b8c4): one image, two digests depending on the transport',
     },
     { ref: LEGACY, digest: 'sha256:642b9d39405d219a3c6d9ef9a67a7bdd57f5ed9ca1e561acfb8cc7bad4609976' },
     { ref: MP, digest: MP_AMD64.manifest },
@@ -298,7 +296,7 @@ describe('bin/berth as a real process', () => {
     assert.doesNotMatch(r.stderr, STACK_LINE);
   });
 
-  test('a reader that closes the pipe early (like `| head`) gets no stack trace', { todo: 'EPIPE on stdout ends in an unhandled "Error: write EPIPE" stack from node:events' }, async () => {
+  test('a reader that closes the pipe early (like `| head`) gets no stack trace', async () => {
     const i = await inspect(BUSYBOX25);
     const stderr = await new Promise<string>((resolve, reject) => {
       const child = spawn(process.execPath, [path.join(repoRoot, 'bin/berth'), 'blob', BUSYBOX25, i.layers[0]!.digest], { stdio: ['ignore', 'pipe', 'pipe'] });

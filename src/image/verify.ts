@@ -46,6 +46,8 @@ export interface VerifyOptions extends IoOptions {
   /** Extra checks for attestation layers (statement subjects); returns problems as text. */
   readonly checkAttestationLayer?: (layer: Descriptor, bytes: Uint8Array, subjectDigest: string | undefined) => readonly string[];
   readonly entryNotes?: readonly string[];
+  /** Entry-point problems the reader tolerated but verification fails on. */
+  readonly entryProblems?: readonly string[];
   /** Manifests berth synthesised (docker-archive): their layer media types are berth's, not the producer's. */
   readonly synthesized?: ReadonlySet<string>;
 }
@@ -67,12 +69,15 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
     opts.onBytes?.(n);
   };
 
-  for (const note of opts.entryNotes ?? []) {
+  const report = (note: string, as: (subject: string, message: string) => void) => {
     // notes that name a field (`manifest.json[0].Layers[1]: …`) use it as their subject
     const m = /^([^\s:]+(?:\[[^\]]*\]|\.[A-Za-z]+)*): (.*)$/s.exec(note);
-    if (m !== null && m[1]!.startsWith(entry.file)) warn(m[1]!, m[2]!);
-    else warn(entry.file, note);
-  }
+    if (m !== null && m[1]!.startsWith(entry.file)) as(m[1]!, m[2]!);
+    else as(entry.file, note);
+  };
+  for (const note of opts.entryNotes ?? []) report(note, warn);
+  for (const problem of opts.entryProblems ?? []) report(problem, error);
+  let unreadable = 0;
 
   async function visitManifestLike(desc: Descriptor, role: EntryRole, parentIndex: boolean, path: readonly string[], subjectDigest?: string): Promise<void> {
     const what = describeBlob(desc, role === 'unknown' ? 'blob' : role === 'image' ? 'manifest' : role);
@@ -83,6 +88,10 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
     if (!(await src.has(desc, opts))) {
       if (parentIndex && !opts.strict) warn(what, `listed but not present (a sparse export)${desc.platform ? ` for ${desc.platform.os}/${desc.platform.architecture}` : ''}`);
       else error(what, 'is missing');
+      return;
+    }
+    if (role === 'unknown' && classifyMediaType(desc.mediaType).kind === 'schema1') {
+      error(what, `is a docker schema 1 manifest (${desc.mediaType}): deprecated, and not an image berth can verify`);
       return;
     }
     if (role === 'unknown') {
@@ -100,6 +109,7 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
       node = await readNode(src, desc, opts);
     } catch (err) {
       error(what, toBerthError(err).message);
+      unreadable++;
       return;
     }
     blobs++;
@@ -241,8 +251,12 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
   for (const root of roots) await visitManifestLike(root, entryRole(root), false, []);
 
   if (opts.roots === undefined && src.listBlobs) {
-    for (const blob of await src.listBlobs(opts)) {
-      if (!seen.has(blob.digest)) warn(`blob ${shortDigest(blob.digest)}`, `is not referenced by anything reachable from ${entry.file} (${blob.location})`);
+    const unreferenced = (await src.listBlobs(opts)).filter((b) => !seen.has(b.digest));
+    if (unreferenced.length > 0 && unreadable > 0) {
+      // what an unreadable manifest points at cannot be told apart from garbage
+      warn(entry.file, `${unreferenced.length} blobs are not reachable through the manifests that could be read; the unreferenced-blob check was skipped`);
+    } else {
+      for (const blob of unreferenced) warn(`blob ${shortDigest(blob.digest)}`, `is not referenced by anything reachable from ${entry.file} (${blob.location})`);
     }
   }
   return { problems, blobs, bytes, manifests, layers };

@@ -85,7 +85,7 @@ export async function parseImageName(text: string): Promise<ImageReference> {
   }
   if (await exists(text)) return new DetectedReference(text, undefined);
   // `PATH:SELECTOR` or `PATH@DIGEST` with an existing PATH
-  const at = text.search(/@[a-z0-9]+(?:[+._-][a-z0-9]+)*:/);
+  const at = text.search(/@sha(?:256|512):/);
   const colon = text.indexOf(':');
   const cut = at > 0 && (colon < 0 || at < colon) ? at : colon;
   if (cut > 0 && (await exists(text.slice(0, cut)))) {

@@ -42,6 +42,11 @@ export interface EntryPoint {
   readonly roots: readonly RootEntry[];
   /** Things worth telling the user about the entry point itself (quirks tolerated). */
   readonly notes: readonly string[];
+  /**
+   * Integrity problems found while reading the entry point that readers tolerate but `verify`
+   * must fail on (e.g. a legacy config whose content no longer hashes to its file name).
+   */
+  readonly problems?: readonly string[];
 }
 
 export type SourceFormat = 'oci-layout' | 'docker-archive' | 'docker-archive-oci';

@@ -9,11 +9,15 @@ import type { Descriptor } from '../../core/descriptor.js';
 import { digestHex, digestOf, type Digest } from '../../core/digest.js';
 import { BerthError, fieldPath, withContext } from '../../core/errors.js';
 import { configDiffIds, parseImageConfig } from '../../core/config.js';
+import { MAX_MANIFEST_BYTES } from '../../core/json.js';
+import { parseImageIndex, parseManifestOrIndex, type ImageManifest } from '../../core/manifest.js';
 import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST } from '../../core/media-types.js';
+import { verifyBytes } from '../../io/verify.js';
 import { decompress, sniffCompression, SNIFF_BYTES, type Compression } from '../../io/codec.js';
 import { drain, fromBytes, type ByteStream, type IoOptions } from '../../io/stream.js';
 import type { EntryPoint, ImageReference, ImageSource, RootEntry } from '../transport.js';
 import { cleanName, type PlaceFiles } from '../shared/files.js';
+import { blobPath } from '../shared/layout.js';
 import { selectRoot } from '../shared/roots.js';
 import { parseManifestJson } from './manifest-json.js';
 
@@ -62,6 +66,8 @@ export class DockerArchiveSource implements ImageSource {
     const blobs = new Map<string, BlobLocation>();
     const roots: RootEntry[] = [];
     const notes: string[] = [];
+    const problems: string[] = [];
+    const stored = await this.storedManifests();
     for (const [i, item] of entries.entries()) {
       const at = (...p: Array<string | number>) => `manifest.json${fieldPath(i, ...p)}`;
       const configName = cleanName(item.config, at('Config'));
@@ -72,7 +78,7 @@ export class DockerArchiveSource implements ImageSource {
       const configDigest = digestOf(configBytes);
       const named = /(?:^|\/)(?:sha256:)?([a-f0-9]{64})(?:\.json)?$/.exec(configName)?.[1];
       if (named !== undefined && named !== digestHex(configDigest)) {
-        notes.push(`${at('Config')}: file name says sha256:${named} but its content hashes to ${configDigest} (docker uses the content's digest)`);
+        problems.push(`${at('Config')}: config file name says sha256:${named} but its content hashes to ${configDigest} (changed after it was written; docker would load it under the new ID)`);
       }
       let config;
       try {
@@ -87,6 +93,15 @@ export class DockerArchiveSource implements ImageSource {
         });
       }
       blobs.set(configDigest, { kind: 'bytes', bytes: configBytes, name: configName });
+      const real = stored.get(configDigest);
+      if (real !== undefined && real.manifest.layers.length === diffIds.length) {
+        // Docker 25+ and containerd archives carry the image manifest itself: use it, so the
+        // image has one digest whichever way it is read
+        blobs.set(real.descriptor.digest, { kind: 'bytes', bytes: real.bytes, name: blobPath(real.descriptor.digest) });
+        for (const layer of real.manifest.layers) blobs.set(layer.digest, { kind: 'file', name: blobPath(layer.digest), compression: 'none' });
+        roots.push({ descriptor: real.descriptor, names: item.repoTags, position: i, synthesized: false });
+        continue;
+      }
       const layers: Descriptor[] = [];
       for (const [j, layerPath] of item.layers.entries()) {
         const diffId = diffIds[j]!;
@@ -124,8 +139,41 @@ export class DockerArchiveSource implements ImageSource {
       roots.push({ descriptor, names: item.repoTags, position: i, synthesized: true });
     }
     if (entries.length === 0) notes.push('manifest.json lists no images');
-    this.state = { entry: { file: 'manifest.json', raw, format: (await this.files.stat('oci-layout')) ? 'docker-archive-oci' : 'docker-archive', roots, notes }, blobs };
+    this.state = { entry: { file: 'manifest.json', raw, format: (await this.files.stat('oci-layout')) ? 'docker-archive-oci' : 'docker-archive', roots, notes, problems }, blobs };
     return this.state;
+  }
+
+  /**
+   * Image manifests an OCI layout in the same archive holds (Docker 25+, containerd), keyed by
+   * their config digest; empty when there is none. Only present, verified, parseable ones count.
+   */
+  private async storedManifests(): Promise<Map<string, { descriptor: Descriptor; bytes: Uint8Array; manifest: ImageManifest }>> {
+    const out = new Map<string, { descriptor: Descriptor; bytes: Uint8Array; manifest: ImageManifest }>();
+    if ((await this.files.stat('oci-layout')) === undefined || (await this.files.stat('index.json')) === undefined) return out;
+    let queue: Descriptor[];
+    try {
+      queue = [...parseImageIndex(await this.files.readBytes('index.json', MAX_MANIFEST_BYTES), { what: 'index.json' }).manifests];
+    } catch {
+      return out; // the docker-archive view does not depend on index.json
+    }
+    const seen = new Set<string>();
+    while (queue.length > 0 && seen.size < 1000) {
+      const desc = queue.shift()!;
+      if (seen.has(desc.digest) || desc.size > MAX_MANIFEST_BYTES) continue;
+      seen.add(desc.digest);
+      const name = blobPath(desc.digest);
+      if ((await this.files.stat(name)) === undefined) continue;
+      try {
+        const bytes = await this.files.readBytes(name, MAX_MANIFEST_BYTES);
+        verifyBytes(bytes, { digest: desc.digest, size: desc.size });
+        const parsed = parseManifestOrIndex(bytes, { what: name, mediaType: desc.mediaType });
+        if (parsed.kind === 'index') queue.push(...parsed.index.manifests);
+        else if (!out.has(parsed.manifest.config.digest)) out.set(parsed.manifest.config.digest, { descriptor: desc, bytes, manifest: parsed.manifest });
+      } catch {
+        continue; // a broken blob is verify's business; this view falls back to synthesising
+      }
+    }
+    return out;
   }
 
   async root(opts: IoOptions = {}): Promise<RootEntry> {

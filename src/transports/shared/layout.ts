@@ -70,7 +70,7 @@ export class LayoutSource implements ImageSource {
     try {
       index = parseImageIndex(raw, { what: 'index.json' });
     } catch (err) {
-      throw withContext(err, `reading ${this.files.location}`);
+      throw withContext(err, `reading ${this.files.location}: index.json`);
     }
     const roots: RootEntry[] = index.manifests.map((descriptor, position) => ({
       descriptor, names: rootNames(descriptor), position, synthesized: false,

@@ -2,7 +2,7 @@
  * References of the path-based transports: `PREFIX:PATH[:SELECTOR]`. Paths cannot contain ':'
  * (the containers/image rule), so the first ':' ends the path.
  */
-import { isDigest } from '../../core/digest.js';
+import { digestAlgorithm, isDigest, isVerifiableAlgorithm, type Digest } from '../../core/digest.js';
 import { BerthError } from '../../core/errors.js';
 import type { IoOptions } from '../../io/stream.js';
 import type { ImageReference, ImageSelector, ImageSource, Transport } from '../transport.js';
@@ -15,8 +15,14 @@ export function parseSelector(text: string, where: string): ImageSelector | unde
     if (isDigest(rest)) return { kind: 'digest', digest: rest };
     throw new BerthError('BERTH_INVALID_REFERENCE', `${where}: "@${rest}" is neither an index (@0, @1, …) nor a digest`, { subject: where });
   }
-  if (isDigest(text)) return { kind: 'digest', digest: text };
+  // `sample:latest` fits the digest grammar (an unregistered algorithm); only registered
+  // algorithms make a bare selector a digest, anything else is a name
+  if (looksLikeDigest(text)) return { kind: 'digest', digest: text };
   return { kind: 'name', name: text };
+}
+
+function looksLikeDigest(text: string): text is Digest {
+  return isDigest(text) && isVerifiableAlgorithm(digestAlgorithm(text));
 }
 
 export function formatSelector(selector: ImageSelector | undefined): string {
@@ -35,7 +41,7 @@ export function formatSelector(selector: ImageSelector | undefined): string {
 export function splitPathAndSelector(rest: string, transport: string): { path: string; selector: ImageSelector | undefined } {
   const where = `${transport}:${rest}`;
   if (rest === '') throw new BerthError('BERTH_INVALID_REFERENCE', `${where}: a path is required`, { subject: where });
-  const at = rest.search(/@[a-z0-9]+(?:[+._-][a-z0-9]+)*:/);
+  const at = rest.search(/@sha(?:256|512):/);
   const colon = rest.indexOf(':');
   if (at > 0 && (colon < 0 || at < colon)) {
     return { path: rest.slice(0, at), selector: parseSelector(rest.slice(at), where) };

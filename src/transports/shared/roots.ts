@@ -3,6 +3,7 @@
  * with errors that list what is there.
  */
 import { shortDigest } from '../../core/digest.js';
+import { classifyMediaType } from '../../core/media-types.js';
 import { BerthError } from '../../core/errors.js';
 import type { ImageSelector, RootEntry } from '../transport.js';
 
@@ -32,6 +33,9 @@ export function describeRoots(roots: readonly RootEntry[]): string {
 /** The root a selector names; without one, the single root (or an error listing them). */
 export function selectRoot(roots: readonly RootEntry[], selector: ImageSelector | undefined, where: string): RootEntry {
   if (selector === undefined) {
+    // entries of media types that are not manifests or indexes are never the image meant
+    const images = roots.filter((r) => ['index', 'manifest'].includes(classifyMediaType(r.descriptor.mediaType).kind));
+    if (images.length > 0 && images.length < roots.length) return selectRoot(images, selector, where);
     if (roots.length === 1) return roots[0]!;
     if (roots.length === 0) throw new BerthError('BERTH_NOT_FOUND', `${where}: no image in it (${describeRoots(roots)})`, { subject: where });
     const distinct = new Set(roots.map((r) => r.descriptor.digest));
