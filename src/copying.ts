@@ -4,6 +4,7 @@
  * close both sides (an uncommitted destination rolls back).
  */
 import { BerthError } from './core/errors.js';
+import { formatReference, parseDockerReference } from './core/reference.js';
 import { copyImage, type CopyOptions, type CopyResult } from './copy/copy.js';
 import { parseImageName } from './transports/all.js';
 import { isWritableReference, type DestinationOptions, type ImageReference, type NamedRoot, type WritableReference } from './transports/transport.js';
@@ -62,7 +63,20 @@ export function destinationName(ref: ImageReference): string | undefined {
 /** Source names to carry over: full names, and a bare tag only when nothing fuller is there. */
 export function carriedNames(names: readonly string[]): string[] {
   const full = names.filter((n) => n.includes(':') || n.includes('/'));
-  return full.length > 0 ? [...new Set(full)] : [...new Set(names)];
+  const candidates = full.length > 0 ? full : names;
+  // `docker.io/library/app:1` and `app:1` are one name: keep the shorter spelling.
+  const groups = new Map<string, string>();
+  for (const name of candidates) {
+    let key = name;
+    try {
+      key = formatReference(parseDockerReference(name));
+    } catch {
+      // not a Docker reference: its own group
+    }
+    const have = groups.get(key);
+    if (have === undefined || name.length < have.length) groups.set(key, name);
+  }
+  return [...groups.values()];
 }
 
 /** Copies one image (`sources` of one) or several into one destination, committed together. */

@@ -50,6 +50,8 @@ export interface ManifestPlan {
   /** berth built the source manifest (docker-archive): its layers are uncompressed whatever it says. */
   readonly synthesized: boolean;
   readonly family: ManifestFamily;
+  /** Whether the manifest's bytes (so its digest) change in this copy. */
+  readonly rewrites: boolean;
   /** For each layer: the compression of its bytes at the source, and what it gets at the destination. */
   readonly layers: ReadonlyArray<{ readonly from: LayerCompression | undefined; readonly to: LayerCompression | undefined }>;
 }
@@ -161,6 +163,7 @@ async function planIndex(
   if (depth > 8) throw new BerthError('BERTH_LIMIT', `${opts.where}: indexes nested deeper than 8`, { subject: node.descriptor.digest });
   const entries: Array<{ position: number; node: PlanNode }> = [];
   const kept = new Set<string>();
+  const rewritten = new Set<string>();
   const manifests = node.index.manifests;
   const absent = (d: Descriptor, what: string): BerthError => new BerthError('BERTH_NOT_FOUND',
     `${opts.where}: ${what} ${shortDigest(d.digest)}${d.platform ? ` (${formatPlatform(d.platform)})` : ''} is listed but not present${chosen === 'all' ? '; copy the platforms that are present with --platform' : ''}`,
@@ -173,8 +176,10 @@ async function planIndex(
       if (!(await src.has(d, opts))) throw absent(d, 'manifest');
       const child = await readNode(src, d, opts);
       if (child.kind !== 'manifest') throw new BerthError('BERTH_INVALID_INDEX', `${opts.where}: entry ${shortDigest(d.digest)} says manifest but is an index`, { subject: d.digest });
-      entries.push({ position, node: planManifest(child, roleOf(child), false, caps, opts) });
+      const plan = planManifest(child, roleOf(child), false, caps, opts);
+      entries.push({ position, node: plan });
       kept.add(d.digest);
+      if (plan.rewrites) rewritten.add(d.digest);
     } else if (role === 'index') {
       if (!(await src.has(d, opts))) {
         if (chosen === 'all') throw absent(d, 'index');
@@ -197,6 +202,11 @@ async function planIndex(
     if (entryRole(d) !== 'attestation') continue;
     const subject = attestationSubject(d);
     if (subject === undefined || !kept.has(subject)) continue;
+    if (rewritten.has(subject)) {
+      // Its statements name the original manifest digest, which the copy does not keep.
+      note(opts, `attestation ${shortDigest(d.digest)} is left out: it describes manifest ${shortDigest(subject)}, which this copy rewrites`);
+      continue;
+    }
     if (opts.attestations === 'drop' || !caps.acceptsAttestations) {
       droppedAttestations++;
       continue;
@@ -282,7 +292,8 @@ function planManifest(node: GraphNode & { kind: 'manifest' }, role: 'image' | 'a
       note(opts, `${what}: annotations are dropped (Docker schema 2 has none)`);
     }
   }
-  return { kind: 'manifest', desc: node.descriptor, raw: node.raw, manifest: m, role, synthesized, family, layers };
+  const rewrites = changes || family !== m.family || configMediaType(m.config.mediaType, family) !== m.config.mediaType;
+  return { kind: 'manifest', desc: node.descriptor, raw: node.raw, manifest: m, role, synthesized, family, layers, rewrites };
 }
 
 // ---------------------------------------------------------------------------------------------
