@@ -338,6 +338,7 @@ export class RegistryClient {
         const body = await readLimited(res, MAX_ERROR_BODY);
         throw registryError(spec.what, status, body, {
           subject: this.host,
+          ...(res.statusMessage ? { statusText: res.statusMessage } : {}),
           hint: creds ? `the registry refused the credentials for ${this.host}` : `no credentials for ${this.host}: use --creds USER:PASS or berth login ${this.host}`,
         });
       }

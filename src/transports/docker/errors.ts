@@ -72,7 +72,7 @@ function describeDetail(detail: unknown): string {
     const access = detail
       .map((d) => (typeof d === 'object' && d !== null ? [(d as Record<string, unknown>).Type, (d as Record<string, unknown>).Name, (d as Record<string, unknown>).Action].filter((x) => typeof x === 'string').join(':') : ''))
       .filter((s) => s !== '');
-    return access.length > 0 ? ` (${access.join(', ')})` : '';
+    return access.length > 0 ? ` for ${access.join(', ')}` : '';
   }
   if (typeof detail === 'object') {
     const pairs = Object.entries(detail as Record<string, unknown>)
