@@ -1,0 +1,90 @@
+/**
+ * Flattening: the union of a stack of layers as one tar stream, whiteouts resolved (no markers
+ * in the output). Bodies are never held in memory: after the union is built (one pass over the
+ * layers), the output streams directories, symlinks, devices and FIFOs from the union's metadata,
+ * then regular files layer by layer, re-reading each layer that still holds visible bytes exactly
+ * once, in order, and copying each visible body straight from the layer to the output.
+ * Hard links (paths sharing one body) come out as one regular file followed by type-1 links.
+ */
+import type { ByteStream, IoOptions, Opener } from '../io/stream.js';
+import type { TarHeader } from '../tar/header.js';
+import { readTar, type TarEntry } from '../tar/reader.js';
+import { writeTar, type TarWriteEntry } from '../tar/writer.js';
+import type { BodyRef, LayerUnion, UnionNode } from './union.js';
+
+/**
+ * Reads each layer that has wanted entries once, in layer order, and yields every wanted entry
+ * with its item. The consumer must read (or ignore) `entry.body()` before asking for the next
+ * one. Each layer is read to its end, so a verifying opener checks all of it.
+ */
+export async function* wantedEntries<T>(layers: readonly Opener[], wanted: ReadonlyMap<number, ReadonlyMap<number, T>>, opts: IoOptions = {}): AsyncGenerator<{ layer: number; entry: TarEntry; item: T }> {
+  const order = [...wanted.keys()].sort((a, b) => a - b);
+  for (const layer of order) {
+    const items = wanted.get(layer)!;
+    if (items.size === 0) continue;
+    const open = layers[layer];
+    if (open === undefined) throw new RangeError(`no opener for layer ${layer}`);
+    const stream = await open(opts);
+    for await (const entry of readTar(stream, opts.signal ? { signal: opts.signal } : {})) {
+      const item = items.get(entry.index);
+      if (item !== undefined) yield { layer, entry, item };
+    }
+  }
+}
+
+/** The tar header of a union node at `path` (directories get a trailing slash). */
+export function headerOf(path: string, n: UnionNode): Partial<TarHeader> & { name: string; type: TarHeader['type'] } {
+  return {
+    name: n.type === 'directory' ? `${path}/` : path,
+    type: n.type,
+    mode: n.mode,
+    uid: n.uid,
+    gid: n.gid,
+    size: n.type === 'file' ? n.size : 0,
+    mtime: n.mtime,
+    linkname: n.linkname,
+    devmajor: n.devmajor,
+    devminor: n.devminor,
+    xattrs: n.xattrs ?? {},
+  };
+}
+
+/**
+ * The flattened file system of `union` as a tar stream. `layers` must open the same
+ * uncompressed layer tars the union was built from (index i = layer i).
+ */
+export function flattenUnion(union: LayerUnion, layers: readonly Opener[], opts: IoOptions = {}): ByteStream {
+  return writeTar(flattenEntries(union, layers, opts), opts);
+}
+
+async function* flattenEntries(union: LayerUnion, layers: readonly Opener[], opts: IoOptions): AsyncGenerator<TarWriteEntry> {
+  // Paths of each visible body, first path first (walk order), grouped by layer and entry.
+  const paths = new Map<BodyRef, string[]>();
+  const wanted = new Map<number, Map<number, BodyRef>>();
+  for (const [path, n] of union.walk()) {
+    if (path === '') continue;
+    if (n.type !== 'file' || n.body === undefined) {
+      yield { header: headerOf(path, n) };
+      continue;
+    }
+    const list = paths.get(n.body);
+    if (list !== undefined) {
+      list.push(path);
+      continue;
+    }
+    paths.set(n.body, [path]);
+    let m = wanted.get(n.body.layer);
+    if (m === undefined) wanted.set(n.body.layer, (m = new Map()));
+    m.set(n.body.entry, n.body);
+  }
+  for await (const { entry, item } of wantedEntries(layers, wanted, opts)) {
+    const list = paths.get(item)!;
+    const first = list[0]!;
+    const node = union.lookup(first)!;
+    yield { header: { ...headerOf(first, node), size: item.size }, body: entry.body() };
+    for (const other of list.slice(1)) {
+      const n = union.lookup(other)!;
+      yield { header: { ...headerOf(other, n), type: 'link', size: 0, linkname: first } };
+    }
+  }
+}
