@@ -8,6 +8,7 @@ import { registerReadCommands, type CommandContext } from './commands/read.js';
 import { registerVerifyCommand } from './commands/verify.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerCopyCommand } from './commands/copy.js';
+import { registerLayerCommands } from './commands/layer.js';
 import { registerAttestationsCommand } from './commands/attestations.js';
 import { registerRegistryCommands } from './commands/registry.js';
 import { reportError, type Io } from './output.js';
@@ -58,6 +59,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
   registerVerifyCommand(program, ctx);
   registerDemoCommand(program, ctx);
   registerCopyCommand(program, ctx);
+  registerLayerCommands(program, ctx);
   registerAttestationsCommand(program, ctx);
   registerRegistryCommands(program, ctx);
   for (const cmd of program.commands) {

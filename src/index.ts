@@ -52,6 +52,28 @@ export type {
   SbomPackage,
   StatementSubject,
 } from './attest/index.js';
+export {
+  layersOf,
+  listFiles,
+  readFile,
+  exportFlattened,
+  exportFlattenedToFile,
+  unpack,
+  diffImages,
+  type LayerInfo,
+  type LayersResult,
+  type FileInfo,
+  type ListOptions,
+  type ListResult,
+  type ReadFileResult,
+  type UnpackOptions,
+  type UnpackResult,
+  type DiffEntry,
+  type DiffSide,
+  type DiffResult,
+  type DiffOptions,
+} from './layers.js';
+export type { ExtractLimits } from './layer/extract.js';
 export { copyImage, DEFAULT_COPY_OPTIONS, type CopyOptions, type CopyResult } from './copy/copy.js';
 export type { CopyEvent, CopyEventListener, BlobRole } from './copy/events.js';
 export { copyReference, copyReferences, parseDestinationName, type CopyReferenceOptions, type CopyReferenceResult } from './copying.js';

@@ -1,0 +1,355 @@
+/**
+ * Secure extraction of a stack of layers into a directory, applied one after the other with the
+ * union rules of formats.md 8.5 (whiteouts and opaque markers hide lower content only).
+ *
+ * Nothing outside the directory is ever created, changed or followed:
+ * - names are cleaned; absolute names and `..` components are refused (BERTH_UNSAFE_PATH);
+ * - every path is resolved component by component with lstat (safe-path.ts): a symlink met on
+ *   the way is followed only as if the directory were `/` (an absolute target restarts at the
+ *   directory, `..` stops there), so a write through `evil -> /` lands inside the directory;
+ * - the entry itself is never followed: whatever is at its path is removed first (rm does not
+ *   follow symlinks) and files are created with O_EXCL|O_NOFOLLOW;
+ * - hard links must name something inside the directory (resolved the same way) that is not a
+ *   directory; a link to a symlink links the symlink itself (Linux link(2));
+ * - metadata is set on file descriptors (files) or with l* calls (symlinks, devices); directory
+ *   modes and times are applied at the end, after checking again that no component of the
+ *   path has become a symlink.
+ * Running as root, ownership, setuid/setgid bits, device nodes and FIFOs are applied; otherwise
+ * ownership is skipped, setuid/setgid are cleared, and devices and FIFOs are skipped with one
+ * warning. Node.js cannot set xattrs, so they are reported in one warning.
+ * Limits on total uncompressed bytes and entries stop decompression bombs (BERTH_LIMIT), and
+ * each layer's diff_id, when given, is checked as it streams (BERTH_DIGEST_MISMATCH).
+ */
+import { execFile } from 'node:child_process';
+import { constants } from 'node:fs';
+import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, realpath, rm, symlink, unlink } from 'node:fs/promises';
+import nodePath from 'node:path';
+import { promisify } from 'node:util';
+import type { Digest } from '../core/digest.js';
+import { BerthError, withContext } from '../core/errors.js';
+import type { ByteStream, IoOptions, Opener } from '../io/stream.js';
+import { verifyStream } from '../io/verify.js';
+import type { TarHeader } from '../tar/header.js';
+import { readTar, type TarEntry } from '../tar/reader.js';
+import { cleanEntryName, parentOf, resolveInRoot, type PathProbe, type ProbeResult } from './safe-path.js';
+import { classifyEntry } from './whiteout.js';
+
+const run = promisify(execFile);
+
+/** Default caps: 64 GiB of uncompressed layer bytes and 4 000 000 entries over all layers. */
+export const DEFAULT_MAX_UNPACKED_BYTES = 64 * 1024 ** 3;
+export const DEFAULT_MAX_UNPACKED_ENTRIES = 4_000_000;
+
+export interface ExtractLimits {
+  /** Total bytes of the uncompressed layer tars (all layers together). */
+  readonly maxBytes?: number;
+  /** Total tar members (all layers together). */
+  readonly maxEntries?: number;
+}
+
+export interface ExtractLayer {
+  /** Opens the layer's UNCOMPRESSED tar. */
+  readonly open: Opener;
+  /** When given, the uncompressed bytes must hash to it (the config's diff_id). */
+  readonly diffId?: Digest;
+  /** Names the layer in errors, e.g. `layer 2 sha256:ab12…`. */
+  readonly what?: string;
+}
+
+export interface ExtractOptions extends IoOptions {
+  /** Allow a directory that is not empty. */
+  readonly force?: boolean;
+  readonly limits?: ExtractLimits;
+  /** Act as root: ownership, setuid/setgid, devices and FIFOs. Default: whether the process runs as root. */
+  readonly privileged?: boolean;
+  /** Called once per warning (the warnings are also returned). */
+  readonly onWarning?: (message: string) => void;
+}
+
+export interface ExtractResult {
+  readonly layers: number;
+  readonly entries: number;
+  /** Uncompressed tar bytes read. */
+  readonly bytes: number;
+  readonly warnings: readonly string[];
+}
+
+interface DirMeta {
+  mode: number;
+  uid: number | undefined;
+  gid: number | undefined;
+  mtime: number | undefined;
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+/** Unpacks `layers` in order into `dir` (created when missing). */
+export async function extractLayers(layers: readonly ExtractLayer[], dir: string, opts: ExtractOptions = {}): Promise<ExtractResult> {
+  await mkdir(dir, { recursive: true }).catch((err: unknown) => {
+    throw withContext(err, `unpacking into ${dir}`);
+  });
+  const root = await realpath(dir);
+  const st = await lstat(root);
+  if (!st.isDirectory()) throw new BerthError('BERTH_EXISTS', `unpacking into ${dir}: not a directory`, { subject: dir });
+  if (opts.force !== true && (await readdir(root)).length > 0) {
+    throw new BerthError('BERTH_EXISTS', `unpacking into ${dir}: directory is not empty (use force to unpack over its contents)`, { subject: dir });
+  }
+  const x = new Extractor(root, opts);
+  try {
+    for (const [i, layer] of layers.entries()) await x.applyLayer(layer, layer.what ?? `layer ${i}`);
+    await x.finish();
+  } catch (err) {
+    throw withContext(err, `unpacking into ${dir}`);
+  }
+  return { layers: layers.length, entries: x.entries, bytes: x.bytes, warnings: x.warnings };
+}
+
+class Extractor {
+  entries = 0;
+  bytes = 0;
+  readonly warnings: string[] = [];
+  private readonly privileged: boolean;
+  private readonly maxBytes: number;
+  private readonly maxEntries: number;
+  private readonly dirs = new Map<string, DirMeta>();
+  /** Paths created or replaced by the current layer, and their ancestors. */
+  private touched = new Set<string>();
+  private skippedDevices = 0;
+  private skippedXattrs = 0;
+  private clearedSpecial = 0;
+
+  constructor(private readonly root: string, private readonly opts: ExtractOptions) {
+    this.privileged = opts.privileged ?? process.getuid?.() === 0;
+    this.maxBytes = opts.limits?.maxBytes ?? DEFAULT_MAX_UNPACKED_BYTES;
+    this.maxEntries = opts.limits?.maxEntries ?? DEFAULT_MAX_UNPACKED_ENTRIES;
+  }
+
+  private host(rel: string): string {
+    return rel === '' ? this.root : nodePath.join(this.root, rel);
+  }
+
+  private readonly probe: PathProbe = async (rel: string): Promise<ProbeResult> => {
+    const p = this.host(rel);
+    try {
+      const s = await lstat(p);
+      if (s.isSymbolicLink()) return { kind: 'symlink', target: await readlink(p) };
+      return s.isDirectory() ? { kind: 'directory' } : { kind: 'other' };
+    } catch (err) {
+      if (isMissing(err)) return { kind: 'absent' };
+      throw err;
+    }
+  };
+
+  /** Makes a missing or non-directory parent a real directory (dockerd creates parents 0755). */
+  private readonly repair = async (rel: string, found: ProbeResult): Promise<void> => {
+    if (found.kind !== 'absent') await rm(this.host(rel), { recursive: true, force: true });
+    await mkdir(this.host(rel), 0o755);
+    this.dirs.set(rel, { mode: 0o755, uid: undefined, gid: undefined, mtime: undefined });
+    this.touch(rel);
+  };
+
+  private touch(rel: string): void {
+    let p = rel;
+    while (p !== '' && !this.touched.has(p)) {
+      this.touched.add(p);
+      p = parentOf(p);
+    }
+  }
+
+  async applyLayer(layer: ExtractLayer, what: string): Promise<void> {
+    this.touched = new Set();
+    let stream: ByteStream = this.limitBytes(await layer.open(this.opts), what);
+    if (layer.diffId !== undefined) stream = verifyStream(stream, { digest: layer.diffId, what: `${what} (uncompressed, against its diff_id)` });
+    for await (const entry of readTar(stream, { maxEntries: Number.MAX_SAFE_INTEGER, ...(this.opts.signal ? { signal: this.opts.signal } : {}) })) {
+      if (++this.entries > this.maxEntries) {
+        throw new BerthError('BERTH_LIMIT', `${what}: more than ${this.maxEntries} entries in all layers (the unpack limit; raise it to go on)`, {
+          subject: what, want: this.maxEntries, got: this.entries,
+        });
+      }
+      try {
+        await this.applyEntry(entry);
+      } catch (err) {
+        throw withContext(err, `${what} entry ${entry.index} ${JSON.stringify(entry.header.name)}`);
+      }
+    }
+  }
+
+  private async *limitBytes(src: ByteStream, what: string): ByteStream {
+    for await (const chunk of src) {
+      this.bytes += chunk.length;
+      if (this.bytes > this.maxBytes) {
+        throw new BerthError('BERTH_LIMIT', `${what}: more than ${this.maxBytes} uncompressed bytes in all layers (the unpack limit; raise it to go on)`, {
+          subject: what, want: this.maxBytes, got: this.bytes,
+        });
+      }
+      yield chunk;
+    }
+  }
+
+  private async applyEntry(entry: TarEntry): Promise<void> {
+    const h = entry.header;
+    if (h.type === 'g') return;
+    const clean = cleanEntryName(h.name);
+    const role = classifyEntry(clean);
+    if (role.kind === 'meta') return;
+    if (role.kind === 'opaque') {
+      const r = await resolveInRoot(role.dir, this.probe, { followFinal: true, repair: this.repair });
+      if (r.last.kind !== 'directory') await this.repair(r.path, r.last);
+      this.touch(r.path);
+      await this.hideChildren(r.path);
+      return;
+    }
+    if (role.kind === 'whiteout') {
+      const d = await resolveInRoot(role.dir, this.probe, { followFinal: true });
+      if (d.missingParent || d.last.kind !== 'directory') return;
+      const target = d.path === '' ? role.name : `${d.path}/${role.name}`;
+      const t = await this.probe(target);
+      if (t.kind !== 'absent') await this.hide(target, t);
+      return;
+    }
+    if (clean === '') return; // the directory itself is the user's: its metadata is left alone
+    if (!['file', 'directory', 'symlink', 'link', 'char', 'block', 'fifo'].includes(h.type)) {
+      throw new BerthError('BERTH_UNSUPPORTED', `entry type ${JSON.stringify(h.typeflag)} is not supported in a layer`, { got: h.typeflag });
+    }
+    const r = await resolveInRoot(clean, this.probe, { followFinal: false, repair: this.repair });
+    const rel = r.path;
+    const host = this.host(rel);
+    this.touch(rel);
+    if (h.type === 'directory') {
+      if (r.last.kind !== 'directory') {
+        if (r.last.kind !== 'absent') await rm(host, { recursive: true, force: true });
+        await mkdir(host, 0o700);
+      }
+      this.dirs.set(rel, { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
+      this.noteXattrs(h);
+      return;
+    }
+    let linkTarget: string | undefined;
+    if (h.type === 'link') {
+      const t = await resolveInRoot(cleanEntryName(h.linkname, 'hard link target'), this.probe, { followFinal: false });
+      if (t.missingParent || t.last.kind === 'absent') {
+        throw new BerthError('BERTH_INVALID_LAYER', `hard link target ${JSON.stringify(h.linkname)} does not exist`, { subject: h.linkname });
+      }
+      if (t.last.kind === 'directory') throw new BerthError('BERTH_INVALID_LAYER', `hard link target ${JSON.stringify(h.linkname)} is a directory`, { subject: h.linkname });
+      linkTarget = this.host(t.path);
+      if (t.path === rel) return; // a link to itself: already there
+    }
+    if (r.last.kind === 'directory') {
+      await rm(host, { recursive: true, force: true });
+      this.dirs.delete(rel);
+    } else if (r.last.kind !== 'absent') {
+      await unlink(host);
+    }
+    switch (h.type) {
+      case 'file':
+        await this.writeFile(host, h, entry.body());
+        break;
+      case 'link':
+        await link(linkTarget!, host);
+        break;
+      case 'symlink':
+        await symlink(h.linkname, host);
+        if (this.privileged) await lchown(host, h.uid, h.gid);
+        await lutimes(host, h.mtime, h.mtime);
+        this.noteXattrs(h);
+        break;
+      default:
+        await this.makeNode(host, h);
+    }
+  }
+
+  private async writeFile(host: string, h: TarHeader, body: ByteStream): Promise<void> {
+    const fh = await open(host, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    try {
+      for await (const chunk of body) {
+        let at = 0;
+        while (at < chunk.length) {
+          const { bytesWritten } = await fh.write(chunk, at, chunk.length - at);
+          at += bytesWritten;
+        }
+      }
+      if (this.privileged) await fh.chown(h.uid, h.gid);
+      await fh.chmod(this.fileMode(h.mode));
+      await fh.utimes(h.mtime, h.mtime);
+    } finally {
+      await fh.close();
+    }
+    this.noteXattrs(h);
+  }
+
+  private fileMode(mode: number): number {
+    if (this.privileged || (mode & 0o6000) === 0) return mode & 0o7777;
+    this.clearedSpecial++;
+    return mode & 0o1777;
+  }
+
+  private async makeNode(host: string, h: TarHeader): Promise<void> {
+    if (!this.privileged) {
+      this.skippedDevices++;
+      return;
+    }
+    const mode = (h.mode & 0o7777).toString(8).padStart(4, '0');
+    if (h.type === 'fifo') await run('mkfifo', ['-m', mode, '--', host]);
+    else await run('mknod', ['-m', mode, '--', host, h.type === 'char' ? 'c' : 'b', String(h.devmajor), String(h.devminor)]);
+    const s = await lstat(host);
+    if (s.isSymbolicLink() || s.isDirectory()) throw new BerthError('BERTH_IO', `creating ${h.type} node: something else appeared at its path`);
+    await lchown(host, h.uid, h.gid);
+    await chmod(host, h.mode & 0o7777);
+    await lutimes(host, h.mtime, h.mtime);
+    this.noteXattrs(h);
+  }
+
+  private noteXattrs(h: TarHeader): void {
+    if (Object.keys(h.xattrs).length > 0) this.skippedXattrs++;
+  }
+
+  /** Hides lower content at `rel`: removes it unless this layer made it; then only its lower children. */
+  private async hide(rel: string, found: ProbeResult): Promise<void> {
+    if (!this.touched.has(rel)) {
+      await rm(this.host(rel), { recursive: true, force: true });
+      return;
+    }
+    if (found.kind === 'directory') await this.hideChildren(rel);
+  }
+
+  private async hideChildren(rel: string): Promise<void> {
+    for (const name of await readdir(this.host(rel))) {
+      const child = rel === '' ? name : `${rel}/${name}`;
+      await this.hide(child, await this.probe(child));
+    }
+  }
+
+  /** Directory modes, owners and times, deepest last-set first, each path checked to be all real directories. */
+  async finish(): Promise<void> {
+    const real = new Map<string, boolean>();
+    const isRealDir = async (rel: string): Promise<boolean> => {
+      if (rel === '') return true;
+      const known = real.get(rel);
+      if (known !== undefined) return known;
+      let ok = await isRealDir(parentOf(rel));
+      if (ok) ok = (await this.probe(rel)).kind === 'directory';
+      real.set(rel, ok);
+      return ok;
+    };
+    const paths = [...this.dirs.keys()].sort((a, b) => b.length - a.length);
+    for (const rel of paths) {
+      if (!(await isRealDir(rel))) continue;
+      const m = this.dirs.get(rel)!;
+      const host = this.host(rel);
+      if (this.privileged && m.uid !== undefined && m.gid !== undefined) await lchown(host, m.uid, m.gid);
+      await chmod(host, this.privileged ? m.mode & 0o7777 : m.mode & 0o1777);
+      if (m.mtime !== undefined) await lutimes(host, m.mtime, m.mtime);
+    }
+    if (this.skippedDevices > 0) this.warn(`skipped ${this.skippedDevices} device nodes and FIFOs (creating them needs root)`);
+    if (this.clearedSpecial > 0) this.warn(`cleared setuid/setgid bits on ${this.clearedSpecial} files (not running as root)`);
+    if (this.skippedXattrs > 0) this.warn(`did not apply extended attributes of ${this.skippedXattrs} entries (Node.js cannot set xattrs)`);
+  }
+
+  private warn(message: string): void {
+    this.warnings.push(message);
+    this.opts.onWarning?.(message);
+  }
+}
