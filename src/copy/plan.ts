@@ -269,7 +269,10 @@ function planManifest(node: GraphNode & { kind: 'manifest' }, role: 'image' | 'a
     }
   }
   const changes = synthesized || layers.some((l) => l.to !== l.from);
-  const family = chooseFamily(node.descriptor.mediaType, m.family, changes, opts, caps);
+  // A synthesised manifest is berth's own: written as OCI, the way Docker 25 saves images.
+  const family = opts.format === undefined && synthesized && (caps.manifestTypes === 'any' || caps.manifestTypes.includes(OCI_MANIFEST))
+    ? 'oci'
+    : chooseFamily(node.descriptor.mediaType, m.family, changes, opts, caps);
   const sourceFamily = m.family;
   if (family === 'docker') {
     if (m.artifactType !== undefined || m.subject !== undefined || role !== 'image' || classifyMediaType(m.config.mediaType).kind !== 'config') {
