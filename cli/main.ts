@@ -10,6 +10,7 @@ import { registerDemoCommand } from './commands/demo.js';
 import { registerCopyCommand } from './commands/copy.js';
 import { registerLayerCommands } from './commands/layer.js';
 import { registerAttestationsCommand } from './commands/attestations.js';
+import { registerStoreCommands } from './commands/store.js';
 import { registerRegistryCommands } from './commands/registry.js';
 import { reportError, type Io } from './output.js';
 
@@ -61,6 +62,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
   registerCopyCommand(program, ctx);
   registerLayerCommands(program, ctx);
   registerAttestationsCommand(program, ctx);
+  registerStoreCommands(program, ctx);
   registerRegistryCommands(program, ctx);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });

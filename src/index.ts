@@ -16,6 +16,27 @@ export type { InspectResult, InspectLayer, InspectHistory } from './image/inspec
 export type { VerifyReport, VerifyProblem } from './image/verify.js';
 export { hostPlatform } from './image/resolve.js';
 export { parseImageName } from './transports/all.js';
+export {
+  configureStore,
+  storeRoot,
+  listStoreImages,
+  storeHistory,
+  traceStore,
+  type StoreDefaults,
+  type StoreDriver,
+  type StoreOptions,
+  type StoreImageInfo,
+  type StoreImagesResult,
+  type ListImagesOptions,
+  type StoreHistoryEntry,
+  type StoreHistoryResult,
+  type TraceLayer,
+  type TracePath,
+  type TracePathEvent,
+  type TraceResult,
+  type TraceOptions,
+} from './store.js';
+export { disassembleTar, assembleTar, readTarSplit, writeTarSplit, type TarSplitRecord, type TarSplitFile, type TarSplitSegment } from './tar/split.js';
 export type { ImageReference, ImageSource, EntryPoint, RootEntry, SourceFormat } from './transports/transport.js';
 export {
   withSource,

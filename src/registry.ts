@@ -9,7 +9,7 @@ import type { DockerReference } from './core/reference.js';
 import type { IoOptions } from './io/stream.js';
 import { withSource } from './images.js';
 import { parseCreds, removeCredentials, saveCredentials, type Credentials, type Env } from './transports/docker/auth.js';
-import { clientFor, registryDefaults, RegistryClient, setRegistryDefaults, type RegistryOptions } from './transports/docker/client.js';
+import { clientFor, nextLink, registryDefaults, RegistryClient, setRegistryDefaults, type RegistryOptions } from './transports/docker/client.js';
 import { isAuthFailure, registryError } from './transports/docker/errors.js';
 import { apiHost, formatRegistryReference, formatRepository, parseRegistryHost, parseRegistryName } from './transports/docker/reference.js';
 import { listReferrers, type ReferrersList } from './transports/docker/referrers.js';
@@ -82,19 +82,6 @@ async function paginate<T>(c: RegistryClient, first: string, scope: string, what
     next = nextLink(res.header('link'), res.url);
   }
   return out;
-}
-
-/** The `rel="next"` target of a Link header, resolved against the request URL. */
-export function nextLink(header: string | undefined, base: URL): string | undefined {
-  if (!header) return undefined;
-  for (const part of header.split(/,(?=\s*<)/)) {
-    const m = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
-    if (m !== null && /\brel\s*=\s*"?next"?/i.test(m[2]!)) {
-      const u = new URL(m[1]!, base);
-      return `${u.pathname}${u.search}`;
-    }
-  }
-  return undefined;
 }
 
 export interface TagsResult {

@@ -11,6 +11,7 @@ import { DockerArchiveSource, dockerArchiveProblem } from './docker-archive/sour
 import { findTransport, registerTransport, transportNames } from './lookup.js';
 import { ociArchiveTransport } from './oci-archive/transport.js';
 import { ociTransport } from './oci/transport.js';
+import { bareStoreReference, storeTransport } from './store/transport.js';
 import { openArchiveFiles, openDirectoryFiles, type PlaceFiles } from './shared/files.js';
 import { isOciLayout, LayoutSource } from './shared/layout.js';
 import { formatSelector, parseSelector } from './shared/reference.js';
@@ -19,6 +20,7 @@ import type { ImageReference, ImageSelector, ImageSource, Transport } from './tr
 registerTransport(ociTransport);
 registerTransport(ociArchiveTransport);
 registerTransport(dockerArchiveTransport);
+registerTransport(storeTransport);
 registerTransport(dockerTransport);
 
 /** A bare path: the format is decided when it is opened, from what is inside. */
@@ -92,6 +94,9 @@ export async function parseImageName(text: string): Promise<ImageReference> {
     const sel = text.slice(cut);
     return new DetectedReference(text.slice(0, cut), parseSelector(sel.startsWith(':') ? sel.slice(1) : sel, text));
   }
+  // `NAME[:TAG]`, `NAME@DIGEST`, an image ID: an image of the local store, when it has one
+  const stored = await bareStoreReference(text);
+  if (stored !== undefined) return stored;
   throw new BerthError('BERTH_NOT_FOUND', `${text}: no such file or directory, and not a reference berth knows (prefixes: ${transportNames().map((n) => `${n}:`).join(', ')})`, { subject: text });
 }
 

@@ -371,6 +371,19 @@ export class RegistryClient {
   }
 }
 
+/** The `rel="next"` target of a Link header, resolved against the request URL. */
+export function nextLink(header: string | undefined, base: URL): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(/,(?=\s*<)/)) {
+    const m = /^\s*<([^>]*)>\s*;(.*)$/.exec(part);
+    if (m !== null && /\brel\s*=\s*"?next"?/i.test(m[2]!)) {
+      const u = new URL(m[1]!, base);
+      return `${u.pathname}${u.search}`;
+    }
+  }
+  return undefined;
+}
+
 function withWhat(error: unknown, what: string): BerthError {
   const err = toBerthError(error);
   return new BerthError(err.code, `${what}: ${err.message}`, { ...(err.subject ? { subject: err.subject } : {}), cause: err.cause ?? err });

@@ -1,0 +1,259 @@
+/**
+ * The local store commands: images, history, trace; and the global `--root DIR` that every
+ * command's `store:NAME` and bare `NAME[:TAG]` references use.
+ */
+import type { Command } from 'commander';
+import {
+  configureStore, listStoreImages, storeHistory, traceStore,
+  type StoreHistoryResult, type StoreImagesResult, type TraceResult,
+} from '../../src/index.js';
+import { parseFormat, table, writeJson, type Io } from '../output.js';
+import type { CommandContext } from './read.js';
+
+const FORMAT_HELP = 'output format: text or json';
+
+/** Go's `%.*g` for the sizes docker prints (`precision` significant digits, no trailing zeros). */
+function goG(v: number, precision: number): string {
+  if (v === 0) return '0';
+  const rounded = Number(v.toPrecision(precision));
+  const e = Math.floor(Math.log10(Math.abs(rounded)));
+  const trim = (s: string) => (s.includes('.') ? s.replace(/0+$/, '').replace(/\.$/, '') : s);
+  if (e < -4 || e >= precision) {
+    const [m, x] = rounded.toExponential(precision - 1).split('e') as [string, string];
+    const n = Number(x);
+    return `${trim(m)}e${n < 0 ? '-' : '+'}${String(Math.abs(n)).padStart(2, '0')}`;
+  }
+  return trim(rounded.toFixed(Math.max(0, precision - 1 - e)));
+}
+
+/** docker's units.HumanSizeWithPrecision(size, 3): decimal units, `1.98MB`, `27B`. */
+export function dockerSize(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${goG(v, 3)}${units[i]}`;
+}
+
+/** docker's units.HumanDuration, for `CREATED` (`3 weeks`, `About an hour`). */
+export function dockerDuration(ms: number): string {
+  const seconds = Math.trunc(ms / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.trunc(ms / 60_000);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.trunc(ms / 3_600_000 + 0.5);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.trunc(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.trunc(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.trunc(hours / 24 / 30)} months`;
+  return `${Math.trunc(ms / 3_600_000 / 24 / 365)} years`;
+}
+
+function created(iso: string | undefined, now: number): string {
+  const t = iso === undefined ? NaN : Date.parse(iso);
+  if (Number.isNaN(t)) return 'N/A';
+  return `${dockerDuration(now - t)} ago`;
+}
+
+function short(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12);
+}
+
+/** docker's formatter.Ellipsis: at most `max` characters, the last one `…`. */
+function ellipsis(s: string, max: number): string {
+  const chars = [...s];
+  return chars.length <= max ? s : `${chars.slice(0, max - 1).join('')}…`;
+}
+
+export function renderImages(r: StoreImagesResult, now: number, opts: { noTrunc?: boolean } = {}): string {
+  const rows = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE']];
+  for (const img of r.images) {
+    const id = opts.noTrunc === true ? img.id : short(img.id);
+    const when = created(img.created, now);
+    const size = dockerSize(img.size);
+    if (img.dangling) {
+      rows.push(['<none>', '<none>', id, when, size]);
+      continue;
+    }
+    // One row per repository:tag; a repository known only by digest shows tag <none>.
+    const tagged = new Set<string>();
+    for (const t of img.repoTags) {
+      const colon = t.lastIndexOf(':');
+      rows.push([t.slice(0, colon), t.slice(colon + 1), id, when, size]);
+      tagged.add(t.slice(0, colon));
+    }
+    for (const d of img.repoDigests) {
+      const repo = d.slice(0, d.indexOf('@'));
+      if (tagged.has(repo)) continue;
+      tagged.add(repo);
+      rows.push([repo, '<none>', id, when, size]);
+    }
+  }
+  return table(rows);
+}
+
+export function renderHistory(r: StoreHistoryResult, now: number, opts: { noTrunc?: boolean } = {}): string {
+  const rows = [['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT']];
+  for (const e of r.entries) {
+    const by = e.createdBy.replace(/\t/g, ' ');
+    rows.push([
+      e.id === undefined ? '<missing>' : opts.noTrunc === true ? e.id : short(e.id),
+      created(e.created, now),
+      opts.noTrunc === true ? by : ellipsis(by, 45),
+      dockerSize(e.size),
+      e.comment,
+    ]);
+  }
+  return table(rows);
+}
+
+const ACTION_TEXT: Record<string, string> = {
+  adds: 'adds',
+  overrides: 'overrides (replaces the lower layer\'s entry)',
+  deletes: 'deletes it (whiteout)',
+  'deletes-parent': 'deletes a parent directory (whiteout)',
+  'opaque-parent': 'makes a parent directory opaque (hides everything lower layers had in it)',
+  'replaces-parent': 'replaces a parent directory with a non-directory',
+  opaque: 'makes it opaque (its lower-layer contents are hidden)',
+};
+
+function describeDisk(disk: { kind: string; mode?: number; size?: number; nlink?: number; target?: string }): string {
+  switch (disk.kind) {
+    case 'absent':
+      return 'not on disk';
+    case 'whiteout':
+      return 'char device 0/0 (overlay whiteout)';
+    case 'symlink':
+      return `symlink -> ${disk.target ?? '?'}`;
+    case 'file':
+      return `file, mode ${(disk.mode ?? 0).toString(8).padStart(4, '0')}, ${disk.size} bytes${(disk.nlink ?? 1) > 1 ? `, ${disk.nlink} links` : ''}`;
+    case 'directory':
+      return `directory, mode ${(disk.mode ?? 0).toString(8).padStart(4, '0')}`;
+    default:
+      return disk.kind;
+  }
+}
+
+export function renderTrace(r: TraceResult): string {
+  const out: string[] = [];
+  const say = (s: string) => out.push(s);
+  say(`store ${r.root} (storage driver ${r.driver})`);
+  say(`name ${JSON.stringify(r.name)}`);
+  if (r.resolution.via === 'repositories.json') {
+    say(`  → ${r.resolution.file}`);
+    say(`      Repositories[${JSON.stringify(r.resolution.repository)}][${JSON.stringify(r.resolution.reference)}] = ${r.resolution.id}`);
+  } else {
+    say(`  → an image ID: ${r.resolution.id}`);
+  }
+  const img = r.image;
+  say(`image ${img.id}`);
+  say(`  → ${img.config}  (${img.configSize} bytes, sha256 = the image ID)`);
+  if (img.tags.length + img.digests.length > 0) say(`      names: ${[...img.tags, ...img.digests].join(', ')}`);
+  if (img.parent) say(`      metadata parent = ${img.parent}`);
+  if (img.lastUpdated) say(`      metadata lastUpdated = ${img.lastUpdated}`);
+  say(`  rootfs.diff_ids: ${r.layers.length} layer${r.layers.length === 1 ? '' : 's'}`);
+  for (const l of r.layers) {
+    say(`layer ${l.index}  diff_id ${l.diffId}`);
+    say(`  chainID ${l.chainId}  ${l.chainRule}`);
+    say(`  → ${l.layerdb}/${l.exists ? '' : '  (MISSING)'}`);
+    if (l.exists) {
+      say(`      diff     = ${l.diff ?? '(none)'}${l.diffMatches ? '' : '  (DIFFERS from the config)'}`);
+      say(`      size     = ${l.size === undefined ? '(none)' : JSON.stringify(l.size).slice(1, -1)}`);
+      say(`      cache-id = ${l.cacheId ?? '(none)'}`);
+      say(`      parent   = ${l.parent ?? '(none: base layer)'}`);
+      say(`      tar-split.json.gz: ${l.tarSplit === undefined ? 'MISSING (the tar cannot be rebuilt)' : `${l.members} members, rebuilds a ${l.tarSize} byte tar`}`);
+    }
+    if (l.files !== undefined) {
+      say(`  → ${l.files}/  (${l.filesExist ? 'exists' : 'MISSING'})`);
+      if (l.overlay) {
+        const o = l.overlay;
+        if (o.link) say(`      link = ${o.link}  (overlay2/l/${o.link} -> ${o.linkTarget ?? 'MISSING'})`);
+        if (o.lower.length > 0) say(`      lower = ${o.lower.join(':')}`);
+        say(`      committed: ${o.committed ? 'yes' : 'no'}`);
+      }
+    }
+    for (const p of l.problems) say(`  problem: ${p}`);
+  }
+  if (r.path !== undefined) {
+    const p = r.path;
+    say(`path /${p.path}`);
+    if (p.events.length === 0) say('  no layer has it');
+    for (const e of p.events) {
+      const link = e.linkname ? ` -> ${e.linkname}` : '';
+      say(`  layer ${e.layer}: ${ACTION_TEXT[e.action] ?? e.action}: ${e.member} (${e.type}${e.size > 0 ? `, ${e.size} bytes` : ''}${link})`);
+      if (e.onDisk !== undefined) {
+        const opaqueNote = e.action === 'opaque' || e.action === 'opaque-parent' ? (r.driver === 'overlay2' ? '; overlay2 marks it with xattr trusted.overlay.opaque=y, readable only by root, so berth reads the marker from tar-split' : '') : '';
+        say(`      on disk: ${e.onDisk}  (${e.disk ? describeDisk(e.disk) : '?'}${opaqueNote})`);
+      } else if (e.action === 'deletes' || e.action === 'deletes-parent') {
+        say(`      on disk: nothing (vfs applies deletions to its full copy)`);
+      }
+    }
+    if (p.visibleFrom !== undefined) {
+      say(`the container sees /${p.path} from layer ${p.visibleFrom}${p.mergedFrom.length > 1 ? ` (a directory merged from layers ${p.mergedFrom.join(', ')})` : ''}`);
+      if (p.onDisk !== undefined) say(`  at ${r.root}/${p.onDisk}`);
+    } else if (p.removedBy !== undefined) {
+      say(`the container does not see /${p.path}: layer ${p.removedBy.layer} ${ACTION_TEXT[p.removedBy.action] ?? p.removedBy.action} (${p.removedBy.member})`);
+    } else {
+      say(`the container does not see /${p.path}: no layer has it`);
+    }
+  }
+  for (const p of r.problems) say(`problem: ${p}`);
+  return `${out.join('\n')}\n`;
+}
+
+export function registerStoreCommands(program: Command, ctx: CommandContext): void {
+  const io: Io = ctx.io;
+  program.option('--root <dir>', 'the local image store (a Docker data root) for store:NAME and bare NAME[:TAG] references (default: $BERTH_ROOT, else $XDG_DATA_HOME/berth, else ~/.local/share/berth)');
+  program.hook('preAction', () => {
+    const root = (program.opts() as { root?: string }).root;
+    configureStore({ ...(root !== undefined ? { root } : {}), env: io.env });
+  });
+
+  program
+    .command('images')
+    .description('list the images of the local store, as `docker images` does (read offline from the data root)')
+    .argument('[name]', 'only this repository or repository:tag (glob patterns as docker takes them)')
+    .option('-a, --all', 'also show untagged intermediate images')
+    .option('--no-trunc', 'show full image IDs')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .action((name: string | undefined, o: { format: string; all?: boolean; trunc?: boolean }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const result = await listStoreImages({ ...(name !== undefined ? { name } : {}), all: o.all === true });
+      if (format === 'json') return writeJson(io, result);
+      io.stdout.write(renderImages(result, Date.now(), { noTrunc: o.trunc === false }));
+      for (const n of result.notes) io.stderr.write(`note: ${n}\n`);
+    }));
+
+  program
+    .command('history')
+    .description('show the steps that made an image of the local store, as `docker history` does')
+    .argument('<name>', 'NAME[:TAG], an image ID or ID prefix, or store:[ROOT]NAME')
+    .option('--no-trunc', 'do not truncate IDs and commands')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .action((name: string, o: { format: string; trunc?: boolean }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const result = await storeHistory(name);
+      if (format === 'json') return writeJson(io, result);
+      io.stdout.write(renderHistory(result, Date.now(), { noTrunc: o.trunc === false }));
+    }));
+
+  program
+    .command('trace')
+    .description('walk from a name to the files on disk: repositories.json → image ID → config → diff_ids → chainIDs → layerdb → driver dirs; with PATH, which layer provides it and which layers above delete or override it')
+    .argument('<name>', 'NAME[:TAG], an image ID or ID prefix, or store:[ROOT]NAME')
+    .argument('[path]', 'a path inside the image, e.g. /etc/passwd')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .action((name: string, file: string | undefined, o: { format: string }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const result = await traceStore(name, file !== undefined ? { path: file } : {});
+      if (format === 'json') return writeJson(io, result);
+      io.stdout.write(renderTrace(result));
+    }));
+}

@@ -1,0 +1,379 @@
+/**
+ * The local image store as the `images`, `history` and `trace` commands see it: a Docker data
+ * root read offline (docs/formats.md section 10). Every function opens the root, reads what it
+ * needs and keeps nothing open. Read-only: nothing here writes, locks or mounts.
+ */
+import path from 'node:path';
+import { digestHex, shortDigest, type Digest } from './core/digest.js';
+import { BerthError } from './core/errors.js';
+import type { IoOptions } from './io/stream.js';
+import { DataRoot, isStoredImage, type StoredImage } from './transports/store/data-root.js';
+import { configFile } from './transports/store/imagedb.js';
+import type { LayerEntry } from './transports/store/layerdb.js';
+import { inspectOnDisk, readOverlayInfo, type OnDisk, type OverlayInfo, type StoreDriver } from './transports/store/overlay2.js';
+import { defaultStoreRoot, parseStoreReference, setStoreDefaults, type StoreDefaults } from './transports/store/reference.js';
+import { lookupReference } from './transports/store/repositories.js';
+import { layerMembers, resolvePath, type LayerMember, type PathAction } from './transports/store/trace.js';
+
+export type { StoreDriver } from './transports/store/overlay2.js';
+export type { StoreDefaults } from './transports/store/reference.js';
+
+/** Sets the store `store:NAME` and bare names use: `--root`, else the environment given. */
+export function configureStore(d: StoreDefaults): void {
+  setStoreDefaults(d);
+}
+
+/** The data root berth uses when none is named (`--root`, `$BERTH_ROOT`, `$XDG_DATA_HOME/berth`, `~/.local/share/berth`). */
+export function storeRoot(): string {
+  return defaultStoreRoot();
+}
+
+export interface StoreOptions extends IoOptions {
+  /** The data root; default storeRoot(). */
+  readonly root?: string;
+}
+
+/** `store:[ROOT]NAME` or `NAME` → the root and the name (an explicit `[ROOT]` wins over opts.root). */
+function splitName(text: string, opts: StoreOptions): { root: string; name: string | undefined } {
+  const parts = parseStoreReference(text.startsWith('store:') ? text.slice('store:'.length) : text);
+  return { root: path.resolve(parts.root ?? opts.root ?? defaultStoreRoot()), name: parts.name };
+}
+
+async function imageNamed(store: DataRoot, name: string): Promise<StoredImage> {
+  const id = await store.resolve(name);
+  if (id === undefined) {
+    throw new BerthError('BERTH_NOT_FOUND', `no image ${JSON.stringify(name)} in store ${store.root}`, { subject: name });
+  }
+  const image = await store.image(id);
+  if (!isStoredImage(image)) throw new BerthError('BERTH_DIGEST_MISMATCH', image.problem, { subject: id });
+  return image;
+}
+
+// ---------------------------------------------------------------------------------------------
+// images
+
+export interface StoreImageInfo {
+  readonly id: Digest;
+  /** Familiar `name:tag` references, repositories.json order. */
+  readonly repoTags: readonly string[];
+  /** Familiar `name@sha256:…` references. */
+  readonly repoDigests: readonly string[];
+  /** Config `created` (RFC 3339), when set. */
+  readonly created: string | undefined;
+  /** Sum of the layers' layerdb `size` (what `docker images` shows; per-driver rules). */
+  readonly size: number;
+  readonly layers: number;
+  /** imagedb metadata parent. */
+  readonly parent: Digest | undefined;
+  /** No tags and no digests. */
+  readonly dangling: boolean;
+  /** Why dockerd would not use this image (missing layers, …); empty when fine. */
+  readonly problems: readonly string[];
+}
+
+export interface StoreImagesResult {
+  readonly root: string;
+  readonly driver: StoreDriver;
+  /** Newest first (as `docker images`). */
+  readonly images: readonly StoreImageInfo[];
+  /** Images dockerd drops (config not matching its ID) and names pointing nowhere. */
+  readonly notes: readonly string[];
+}
+
+export interface ListImagesOptions extends StoreOptions {
+  /** `docker images REPOSITORY[:TAG]`: only images with that repository (and tag). */
+  readonly name?: string;
+  /** Also untagged images that are parents of other images (docker images -a). */
+  readonly all?: boolean;
+}
+
+/**
+ * The images of a store, as `docker images` lists them: tagged images, plus untagged ones that
+ * are no other image's parent (unless `all`), newest first, sizes summed from layerdb.
+ */
+export async function listStoreImages(opts: ListImagesOptions = {}): Promise<StoreImagesResult> {
+  const store = await DataRoot.open(path.resolve(opts.root ?? defaultStoreRoot()));
+  const ids = await store.imageIds();
+  const repos = await store.repositories();
+  const notes: string[] = [];
+  const images: StoredImage[] = [];
+  for (const id of ids) {
+    const image = await store.image(id);
+    if (isStoredImage(image)) images.push(image);
+    else notes.push(image.problem);
+  }
+  for (const r of repos.refs) if (!ids.includes(r.id)) notes.push(`${r.reference} → ${shortDigest(r.id)}: no such image (kept by dockerd, unresolvable)`);
+  const parents = new Set(images.map((i) => i.metadata.parent).filter((p): p is Digest => p !== undefined));
+  // docker's `reference` filter: a path.Match pattern against the familiar reference or its name;
+  // only the matching references are listed, and untagged images never match.
+  const re = opts.name === undefined ? undefined : globPattern(opts.name);
+  const matches = (ref: string) => re === undefined || re.test(ref) || re.test(ref.replace(/@.*$/, '').replace(/:[^/:]*$/, ''));
+  const out: StoreImageInfo[] = [];
+  for (const image of images) {
+    const dangling = image.tags.length === 0 && image.digests.length === 0;
+    if (dangling && (re !== undefined || (!opts.all && parents.has(image.id)))) continue;
+    const repoTags = image.tags.filter(matches);
+    const repoDigests = image.digests.filter(matches);
+    if (!dangling && repoTags.length === 0 && repoDigests.length === 0) continue;
+    let size = 0;
+    for (const l of image.layers) size += l?.size ?? 0;
+    out.push({
+      id: image.id, repoTags, repoDigests, created: image.config.created ?? undefined, size, layers: image.diffIds.length,
+      parent: image.metadata.parent, dangling, problems: image.problems,
+    });
+  }
+  out.sort((a, b) => createdMs(b.created) - createdMs(a.created) || a.id.localeCompare(b.id));
+  return { root: store.root, driver: store.driver, images: out, notes };
+}
+
+/** Go path.Match as a RegExp: `*` and `?` stop at `/`, `[…]` classes, `\\` escapes. */
+function globPattern(pattern: string): RegExp {
+  let re = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*') re += '[^/]*';
+    else if (c === '?') re += '[^/]';
+    else if (c === '[') {
+      const end = pattern.indexOf(']', i + 1);
+      if (end < 0) {
+        re += '\\[';
+        continue;
+      }
+      const body = pattern.slice(i + 1, end).replace(/^\^/, '^').replace(/\\/g, '\\\\');
+      re += `[${body}]`;
+      i = end;
+    } else if (c === '\\' && i + 1 < pattern.length) re += `\\${pattern[++i]}`;
+    else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+function createdMs(created: string | undefined): number {
+  const t = created === undefined ? NaN : Date.parse(created);
+  return Number.isNaN(t) ? 0 : t;
+}
+
+// ---------------------------------------------------------------------------------------------
+// history
+
+export interface StoreHistoryEntry {
+  /** The image this step's top is (followed through imagedb parents, as dockerd does), or undefined (`<missing>`). */
+  readonly id: Digest | undefined;
+  readonly created: string | undefined;
+  readonly createdBy: string;
+  /** The layer's own layerdb `size`, 0 for an empty layer. */
+  readonly size: number;
+  readonly comment: string;
+  readonly emptyLayer: boolean;
+  /** Tags of `id`. */
+  readonly tags: readonly string[];
+  /** For a step that made a layer: its diff_id and chainID. */
+  readonly diffId?: Digest;
+  readonly chainId?: Digest;
+}
+
+export interface StoreHistoryResult {
+  readonly root: string;
+  readonly id: Digest;
+  /** Newest first (as `docker history`). */
+  readonly entries: readonly StoreHistoryEntry[];
+}
+
+/** `docker history NAME`, offline. */
+export async function storeHistory(text: string, opts: StoreOptions = {}): Promise<StoreHistoryResult> {
+  const { root, name } = splitName(text, opts);
+  if (name === undefined) throw new BerthError('BERTH_USAGE', 'an image name or ID is required', {});
+  const store = await DataRoot.open(root);
+  const image = await imageNamed(store, name);
+  const history = image.config.history ?? [];
+  const entries: Array<Omit<StoreHistoryEntry, 'id' | 'tags'> & { id?: Digest; tags?: string[] }> = [];
+  let layer = 0;
+  for (const h of history) {
+    const empty = h.empty_layer === true;
+    let size = 0;
+    let extra = {};
+    if (!empty && layer < image.diffIds.length) {
+      size = image.layers[layer]?.size ?? 0;
+      extra = { diffId: image.diffIds[layer]!, chainId: image.chainIds[layer]! };
+      layer++;
+    }
+    entries.unshift({ created: h.created ?? undefined, createdBy: h.created_by ?? '', size, comment: h.comment ?? '', emptyLayer: empty, ...extra });
+  }
+  // IDs: this image for the newest entry, then its parent, the parent's parent… (dockerd's rule).
+  let id: Digest | undefined = image.id;
+  const result: StoreHistoryEntry[] = [];
+  for (const e of entries) {
+    const img: StoredImage | undefined = id === undefined ? undefined : await storedOrUndefined(store, id);
+    result.push({ ...e, id, tags: img?.tags ?? [] });
+    const parent: Digest | undefined = img?.metadata.parent;
+    id = parent !== undefined && (await store.imageIds()).includes(parent) ? parent : undefined;
+  }
+  return { root: store.root, id: image.id, entries: result };
+}
+
+async function storedOrUndefined(store: DataRoot, id: Digest): Promise<StoredImage | undefined> {
+  const img = await store.image(id).catch(() => undefined);
+  return img !== undefined && isStoredImage(img) ? img : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// trace
+
+export interface TraceLayer {
+  readonly index: number;
+  readonly diffId: Digest;
+  readonly chainId: Digest;
+  /** How the chainID was computed: `= diff_id` or `sha256(<parent chain> + " " + <diff_id>)`. */
+  readonly chainRule: string;
+  /** `image/<driver>/layerdb/sha256/<chain hex>` */
+  readonly layerdb: string;
+  readonly exists: boolean;
+  readonly diff: Digest | undefined;
+  readonly diffMatches: boolean;
+  /** `size` as stored. */
+  readonly size: string | undefined;
+  readonly cacheId: string | undefined;
+  readonly parent: Digest | undefined;
+  /** `…/tar-split.json.gz`, when present. */
+  readonly tarSplit: string | undefined;
+  /** Bytes of the tar tar-split rebuilds. */
+  readonly tarSize: number | undefined;
+  readonly members: number | undefined;
+  /** `overlay2/<cache-id>/diff` or `vfs/dir/<cache-id>`. */
+  readonly files: string | undefined;
+  readonly filesExist: boolean;
+  /** overlay2 only: link, lower, committed. */
+  readonly overlay?: OverlayInfo;
+  readonly problems: readonly string[];
+}
+
+export interface TracePathEvent {
+  readonly layer: number;
+  readonly action: PathAction;
+  /** The tar member (`app/.wh.old.txt`). */
+  readonly member: string;
+  readonly type: string;
+  readonly size: number;
+  readonly linkname?: string;
+  /** Where it lies in the driver (`overlay2/<id>/diff/app/old.txt`) and what is there. */
+  readonly onDisk: string | undefined;
+  readonly disk: OnDisk | undefined;
+}
+
+export interface TracePath {
+  readonly path: string;
+  readonly events: readonly TracePathEvent[];
+  /** The layer the container sees the path from; undefined when it does not exist. */
+  readonly visibleFrom: number | undefined;
+  /** For a directory: the layers merged into it. */
+  readonly mergedFrom: readonly number[];
+  /** The file the container reads (in the provider layer's directory). */
+  readonly onDisk: string | undefined;
+  readonly removedBy?: TracePathEvent;
+}
+
+export interface TraceResult {
+  readonly root: string;
+  readonly driver: StoreDriver;
+  readonly name: string;
+  /** How the name became an ID. */
+  readonly resolution:
+    | { readonly via: 'repositories.json'; readonly file: string; readonly repository: string; readonly reference: string; readonly id: Digest }
+    | { readonly via: 'id'; readonly id: Digest };
+  readonly image: {
+    readonly id: Digest;
+    readonly config: string;
+    readonly configSize: number;
+    readonly tags: readonly string[];
+    readonly digests: readonly string[];
+    readonly parent: Digest | undefined;
+    readonly lastUpdated: string | undefined;
+  };
+  readonly layers: readonly TraceLayer[];
+  readonly path?: TracePath;
+  readonly problems: readonly string[];
+}
+
+export interface TraceOptions extends StoreOptions {
+  /** A path inside the image: which layer provides it, which delete or override it. */
+  readonly path?: string;
+}
+
+/** The walk from a name to the files of each layer, with real paths and values (docs/formats.md 14). */
+export async function traceStore(text: string, opts: TraceOptions = {}): Promise<TraceResult> {
+  const { root, name } = splitName(text, opts);
+  if (name === undefined) throw new BerthError('BERTH_USAGE', 'an image name or ID is required', {});
+  const store = await DataRoot.open(root);
+  const image = await imageNamed(store, name);
+  const repos = await store.repositories();
+  const ref = name.startsWith('@') || /^(?:sha256:)?[a-f0-9]{64}$/.test(name) ? undefined : lookupReference(repos, name);
+  const resolution: TraceResult['resolution'] = ref !== undefined && ref.id === image.id
+    ? { via: 'repositories.json', file: `${store.imageRel}/repositories.json`, repository: ref.repository, reference: ref.reference, id: image.id }
+    : { via: 'id', id: image.id };
+  const layers: TraceLayer[] = [];
+  const membersByLayer: LayerMember[][] = [];
+  for (const [i, diffId] of image.diffIds.entries()) {
+    const chainId = image.chainIds[i]!;
+    const entry: LayerEntry | undefined = image.layers[i];
+    const layerdb = `${store.imageRel}/layerdb/sha256/${digestHex(chainId)}`;
+    const files = entry === undefined ? undefined : store.filesOf(entry);
+    const filesExist = files !== undefined && (await inspectOnDisk(path.join(store.root, files))).kind === 'directory';
+    let tarSize: number | undefined;
+    let members: LayerMember[] = [];
+    const problems: string[] = [...(entry?.problems ?? [])];
+    if (entry?.hasTarSplit === true) {
+      try {
+        tarSize = await store.tarSize(chainId, opts);
+        members = await layerMembers(store.tarSplit(chainId, opts));
+      } catch (err) {
+        problems.push((err as Error).message);
+      }
+    }
+    membersByLayer.push(members);
+    if (entry === undefined) problems.push(`no ${layerdb}`);
+    else if (!filesExist) problems.push(`${files ?? 'the layer files'}: no such directory`);
+    layers.push({
+      index: i, diffId, chainId,
+      chainRule: i === 0 ? '= diff_id (base layer)' : `sha256("${image.chainIds[i - 1]} ${diffId}")`,
+      layerdb, exists: entry !== undefined, diff: entry?.diffId, diffMatches: entry?.diffId === diffId, size: entry?.sizeText, cacheId: entry?.cacheId, parent: entry?.parent,
+      tarSplit: entry?.hasTarSplit ? `${layerdb}/tar-split.json.gz` : undefined, tarSize, members: entry?.hasTarSplit ? members.length : undefined,
+      files, filesExist,
+      ...(store.driver === 'overlay2' && entry?.cacheId !== undefined ? { overlay: await readOverlayInfo(store.root, entry.cacheId) } : {}),
+      problems,
+    });
+  }
+  let tracePath: TracePath | undefined;
+  if (opts.path !== undefined) {
+    const r = resolvePath(opts.path, membersByLayer);
+    const diskOf = async (layer: number, member: LayerMember): Promise<{ onDisk: string | undefined; disk: OnDisk | undefined }> => {
+      const files = layers[layer]?.files;
+      if (files === undefined) return { onDisk: undefined, disk: undefined };
+      // overlay2 stores `.wh.x` as a char device `x`, and the opaque marker as an xattr on the directory.
+      let rel = member.path;
+      const base = rel.slice(rel.lastIndexOf('/') + 1);
+      if (base === '.wh..wh..opq') rel = rel.slice(0, Math.max(0, rel.lastIndexOf('/')));
+      else if (base.startsWith('.wh.') && store.driver === 'overlay2') rel = `${rel.slice(0, rel.lastIndexOf('/') + 1)}${base.slice(4)}`;
+      else if (base.startsWith('.wh.')) return { onDisk: undefined, disk: undefined };
+      const onDisk = rel === '' ? files : `${files}/${rel}`;
+      return { onDisk, disk: await inspectOnDisk(path.join(store.root, onDisk)) };
+    };
+    const events: TracePathEvent[] = [];
+    for (const e of r.events) {
+      events.push({
+        layer: e.layer, action: e.action, member: e.member.path, type: e.member.type, size: e.member.size,
+        ...(e.member.linkname ? { linkname: e.member.linkname } : {}), ...(await diskOf(e.layer, e.member)),
+      });
+    }
+    const provider = r.visibleFrom === undefined ? undefined : events.filter((e) => e.layer === r.visibleFrom && (e.action === 'adds' || e.action === 'overrides')).at(-1);
+    const removed = r.removedBy === undefined ? undefined : events.find((e) => e.layer === r.removedBy!.layer && e.member === r.removedBy!.member.path && e.action === r.removedBy!.action);
+    tracePath = { path: r.path, events, visibleFrom: r.visibleFrom, mergedFrom: r.mergedFrom, onDisk: provider?.onDisk, ...(removed ? { removedBy: removed } : {}) };
+  }
+  return {
+    root: store.root, driver: store.driver, name, resolution,
+    image: {
+      id: image.id, config: `${store.imageRel}/${configFile(image.id)}`, configSize: image.configBytes.length, tags: image.tags, digests: image.digests,
+      parent: image.metadata.parent, lastUpdated: image.metadata.lastUpdated,
+    },
+    layers, ...(tracePath ? { path: tracePath } : {}), problems: image.problems,
+  };
+}
