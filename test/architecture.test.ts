@@ -8,8 +8,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { repoRoot } from './support/paths.js';
 
 /** Rank of each module: an import may only reach a strictly lower rank (or its own module). */
 const RANK: Readonly<Record<string, number>> = {
@@ -146,16 +146,6 @@ export function findViolations(files: ReadonlyArray<{ file: string; text: string
   return out;
 }
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'berth') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('repository root not found above the test file');
-    dir = up;
-  }
-}
 
 function sourceFiles(root: string, top: string): string[] {
   const dir = path.join(root, top);
@@ -213,7 +203,7 @@ test('the checker catches forbidden edges (in-memory examples)', async (t) => {
 });
 
 test('the source tree follows the dependency rules', () => {
-  const root = repoRoot();
+  const root = repoRoot;
   const files = ['src', 'cli', 'ui'].flatMap((top) => sourceFiles(root, top));
   assert.ok(files.some((f) => f === 'src/core/errors.ts'), 'the scan found no sources: wrong repository root?');
   const violations = findViolations(files.map((file) => ({ file, text: readFileSync(path.join(root, file), 'utf8') })));

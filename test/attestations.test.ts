@@ -4,13 +4,12 @@
  * (in-toto v1, SLSA v1 + SPDX 2.3) and on a copy of the sample with an OCI 1.1 referrer added.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { main } from '../cli/main.js';
 import { EMPTY_DESCRIPTOR } from '../src/core/descriptor.js';
 import { digestOf } from '../src/core/digest.js';
@@ -18,19 +17,9 @@ import {
   attestationsOf, isBerthError, predicateTypeMatches,
   type AttestationStatementInfo, type AttestationsResult, type ProvenanceAttestation, type SbomAttestation,
 } from '../src/index.js';
+import { repoRoot } from './support/paths.js';
 
-function findRepoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'berth') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('repository root not found above the test file');
-    dir = up;
-  }
-}
 
-const repoRoot = findRepoRoot();
 const FIXTURE = path.resolve(repoRoot, '../shared/fixtures/real/docker__actions-toolkit/__tests__/.fixtures/oci-archive/hello-oci-multiplatform-gzip.tar');
 const SAMPLE = path.join(repoRoot, 'examples', 'sample');
 

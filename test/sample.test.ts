@@ -4,31 +4,20 @@
  * wrong with it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { SAMPLE_PLATFORMS, buildSample, writeSample } from '../scripts/make-sample.js';
 import { digestOf } from '../src/core/digest.js';
 import { decompress } from '../src/io/codec.js';
 import { fromBytes } from '../src/io/stream.js';
 import { readTar } from '../src/tar/reader.js';
 import { inspectReference, platformsOf, verifyReference } from '../src/index.js';
+import { repoRoot } from './support/paths.js';
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'berth') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('repository root not found above the test file');
-    dir = up;
-  }
-}
 
-const SAMPLE = path.join(repoRoot(), 'examples', 'sample');
+const SAMPLE = path.join(repoRoot, 'examples', 'sample');
 
 /** Every file under `dir`, relative, `/`-separated, sorted. */
 async function listFiles(dir: string): Promise<string[]> {

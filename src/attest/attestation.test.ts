@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { isBerthError } from '../core/errors.js';
 import {
   ATTESTATION_REFERENCE_TYPE,
@@ -17,17 +16,9 @@ import {
   summarizeStatement,
   type Statement,
 } from './index.js';
+import { repoRoot } from '../../test/support/paths.js';
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('package.json not found above the test file');
-    dir = parent;
-  }
-  return dir;
-}
-const REAL = path.resolve(repoRoot(), '../shared/fixtures/real');
+const REAL = path.resolve(repoRoot, '../shared/fixtures/real');
 const MULTI = 'docker__actions-toolkit/__tests__/.fixtures/oci-archive/hello-oci-multiplatform-gzip.tar';
 const SNYK = 'snyk__snyk-docker-plugin/test/fixtures/containerd-archives/busybox-single-arch-with-attestation-manifest.tar';
 const SIGSTORE = 'docker__actions-toolkit/__tests__/.fixtures/sigstore/single/provenance.json';

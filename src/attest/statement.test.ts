@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { isBerthError, type ErrorCode } from '../core/errors.js';
 import {
   MAX_STATEMENT_BYTES,
@@ -14,18 +13,10 @@ import {
   type DecodeStatementOptions,
   type StatementSubject,
 } from './statement.js';
+import { repoRoot } from '../../test/support/paths.js';
 
 // Compiled tests run from dist/src/attest/: walk up to the repository (the folder with package.json).
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('package.json not found above the test file');
-    dir = parent;
-  }
-  return dir;
-}
-const REAL = path.resolve(repoRoot(), '../shared/fixtures/real');
+const REAL = path.resolve(repoRoot, '../shared/fixtures/real');
 const MULTI = 'docker__actions-toolkit/__tests__/.fixtures/oci-archive/hello-oci-multiplatform-gzip.tar';
 const RECORD = 'docker__actions-toolkit/__tests__/.fixtures/oci-archive/docker~test-docker-action~COIO50.dockerbuild';
 const SNYK = 'snyk__snyk-docker-plugin/test/fixtures/containerd-archives/busybox-single-arch-with-attestation-manifest.tar';

@@ -1,23 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Digest } from './digest.js';
 import { isBerthError } from './errors.js';
 import { chainIds, configDiffIds, configPlatform, historyForLayers, parseImageConfig, type ImageConfig } from './config.js';
+import { repoRoot } from '../../test/support/paths.js';
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('no package.json above the test file');
-    dir = up;
-  }
-  return dir;
-}
 
-const EXAMPLES = path.resolve(repoRoot(), '../shared/docs/examples');
+const EXAMPLES = path.resolve(repoRoot, '../shared/docs/examples');
 const enc = (value: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(value));
 const D = (c: string): Digest => `sha256:${c.repeat(64)}` as Digest;
 

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isBerthError, type ErrorCode } from './errors.js';
 import {
   DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, classifyMediaType,
@@ -10,19 +9,11 @@ import {
 import {
   indexMediaType, isAttestationManifestDescriptor, manifestMediaType, parseImageIndex, parseImageManifest, parseManifestOrIndex,
 } from './manifest.js';
+import { repoRoot } from '../../test/support/paths.js';
 
 /** The repository root: the nearest folder above this file with a package.json (works from src/ and dist/src/). */
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('no package.json above the test file');
-    dir = up;
-  }
-  return dir;
-}
 
-const REAL = path.resolve(repoRoot(), '../shared/fixtures/real/containers__image');
+const REAL = path.resolve(repoRoot, '../shared/fixtures/real/containers__image');
 const enc = (value: unknown): Uint8Array => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 const A = `sha256:${'a'.repeat(64)}`;
 const B = `sha256:${'b'.repeat(64)}`;

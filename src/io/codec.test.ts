@@ -4,25 +4,15 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { isBerthError, type ErrorCode } from '../core/errors.js';
 import { needPeer, requirePeer } from '../../test/support/peers.js';
 import { compress, decompress, detectCompression, sniffCompression, type Compression, type SniffedCompression } from './codec.js';
 import { concatBytes, drain, fromBytes, toBytes, type ByteStream } from './stream.js';
+import { repoRoot } from '../../test/support/paths.js';
 
-function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'berth') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('repository root not found above the test file');
-    dir = up;
-  }
-}
 
-const FIXTURE = path.resolve(repoRoot(), '../shared/fixtures/real/google__go-containerregistry/pkg/crane/testdata/content.tar.zst');
+const FIXTURE = path.resolve(repoRoot, '../shared/fixtures/real/google__go-containerregistry/pkg/crane/testdata/content.tar.zst');
 
 /** Deterministic, moderately compressible bytes. */
 function sample(n: number, seed = 1): Uint8Array {

@@ -3,14 +3,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { isBerthError } from '../core/errors.js';
 import { toBytes } from '../io/stream.js';
 import { normalizeMemberName, openTarArchive, type TarArchive } from './archive.js';
+import { repoRoot } from '../../test/support/paths.js';
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const REAL = resolve(repoRoot, '../shared/fixtures/real');
 const have = (rel: string): boolean => existsSync(join(REAL, rel));
 

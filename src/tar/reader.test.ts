@@ -3,14 +3,13 @@ import { spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { isBerthError } from '../core/errors.js';
 import type { ByteStream } from '../io/stream.js';
 import { encodeHeader, computeChecksums, type EncodableHeader } from './header.js';
 import { readTar, type TarEntry } from './reader.js';
+import { repoRoot } from '../../test/support/paths.js';
 
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const REAL = resolve(repoRoot, '../shared/fixtures/real');
 const enc = new TextEncoder();
 

@@ -3,7 +3,6 @@ import { spawnSync } from 'node:child_process';
 import { createReadStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { describe, test } from 'node:test';
 import { isBerthError } from '../core/errors.js';
@@ -11,9 +10,9 @@ import type { ByteStream } from '../io/stream.js';
 import { toBytes } from '../io/stream.js';
 import { readTar } from './reader.js';
 import { writeTar, type TarWriteEntry } from './writer.js';
+import { repoRoot } from '../../test/support/paths.js';
 
 const enc = new TextEncoder();
-const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 const DIVE = resolve(repoRoot, '../shared/fixtures/real/wagoodman__dive/.data/test-docker-image.tar');
 
 async function* stream(...parts: string[]): ByteStream {

@@ -6,21 +6,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { Writable } from 'node:stream';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { main } from '../../cli/main.js';
+import { realFixtures, repoRoot } from './paths.js';
 
 /** The repository root; compiled tests run from dist/test/support/, sources sit in test/support/. */
-export const repoRoot = findRepoRoot();
-
-function findRepoRoot(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  // dist/test/support → repo, or test/support → repo
-  const up2 = path.resolve(here, '../..');
-  return path.basename(up2) === 'dist' ? path.resolve(up2, '..') : up2;
-}
-
-/** The shared real-fixture folder (next to the repository). */
-export const realFixtures = path.resolve(repoRoot, '../shared/fixtures/real');
+export { realFixtures, repoRoot };
 
 /** A path under the real-fixture folder. */
 export function fixture(rel: string): string {
