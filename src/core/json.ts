@@ -250,7 +250,8 @@ export function findJsonSyntaxError(text: string): SyntaxProblem | undefined {
     }
   };
   const value = (depth: number): void => {
-    if (depth > 10_000) fail('nesting too deep');
+    // Deeper recursion overflows the stack (a RangeError) before 10 000 levels: stop well before.
+    if (depth > 1_000) fail('nesting too deep (more than 1000 levels)');
     ws();
     const c = text[i];
     if (c === '{') {
