@@ -128,7 +128,7 @@ export class StoreSource implements ImageSource {
     const id = await this.store.resolve(name);
     if (id === undefined) {
       const repos = await this.store.repositories();
-      const known = repos.refs.filter((r) => r.kind === 'tag').map((r) => r.reference);
+      const known = repos.refs.filter((r) => r.kind === 'tag').map((r) => r.reference).sort();
       const shown = known.length === 0 ? 'it has no tagged images' : `it has ${known.slice(0, 10).join(', ')}${known.length > 10 ? `, … (${known.length} names)` : ''}`;
       throw new BerthError('BERTH_NOT_FOUND', `${this.where}: no image ${JSON.stringify(name)} in store ${this.store.root} (${shown})`, { subject: name });
     }
