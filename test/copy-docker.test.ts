@@ -106,6 +106,11 @@ test('docker-archive round trips: docker save → oci → oci-archive → docker
     assert.deepEqual(info.Layers, source.diffIds);
   }
 
+  // the Docker 25+ archive is an OCI archive to skopeo too
+  const asOci = await run(skopeo, ['inspect', `oci-archive:${docker25}:25`]);
+  assert.equal(asOci.code, 0, `skopeo inspect oci-archive:${docker25}: ${asOci.stderr}`);
+  assert.deepEqual((JSON.parse(asOci.stdout) as { Layers: string[] }).Layers, source.diffIds);
+
   // docker load on a fresh daemon: right ID and tags, and the files are there
   const fresh = await startDockerd();
   t.after(() => fresh.stop());

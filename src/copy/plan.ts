@@ -309,7 +309,8 @@ export function layerMediaType(source: string, family: ManifestFamily, from: Lay
   const info = classifyMediaType(source);
   if (info.kind !== 'layer' || to === undefined) return source;
   const sourceFamily = info.family === 'docker' ? 'docker' : info.family === 'oci' ? 'oci' : undefined;
-  if (sourceFamily === family && from === to) return source;
+  // Same compression in the same family (or a type of no family, like Docker-style zstd): as it was.
+  if (from === to && (sourceFamily === family || sourceFamily === undefined)) return source;
   if (family === 'oci') {
     const base = info.nondistributable ? 'application/vnd.oci.image.layer.nondistributable.v1.tar' : 'application/vnd.oci.image.layer.v1.tar';
     return `${base}${OCI_SUFFIX[to]}${info.encrypted ? '+encrypted' : ''}`;
