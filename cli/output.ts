@@ -68,7 +68,7 @@ export function reportError(io: Io, err: unknown, debug: boolean): number {
 
 const ROLE_LABEL: Record<string, string> = {
   entry: '', index: 'index', image: 'image', attestation: 'attestation', artifact: 'artifact',
-  referrer: 'referrer', config: 'config', layer: 'layer', unknown: 'blob',
+  referrer: 'referrer', signature: 'signature', config: 'config', layer: 'layer', unknown: 'blob',
 };
 
 /** Draws the tree the way the image-spec diagrams nest it. */

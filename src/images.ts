@@ -6,7 +6,7 @@
 import type { Descriptor } from './core/descriptor.js';
 import { isDigest, parseDigest, shortDigest, type Digest } from './core/digest.js';
 import { BerthError } from './core/errors.js';
-import { classifyMediaType } from './core/media-types.js';
+import { ANNOTATION_IN_TOTO_PREDICATE_TYPE, classifyMediaType } from './core/media-types.js';
 import { formatPlatform, type Platform } from './core/platform.js';
 import { checkSubjects, decodeStatement } from './attest/index.js';
 import { describeBlob, fetchBytes, openVerified } from './content/store.js';
@@ -45,8 +45,13 @@ export interface TreeResult {
 export async function treeOf(text: string, opts: IoOptions = {}): Promise<TreeResult> {
   return withSource(text, async (src) => {
     const ep = await src.entryPoint(opts);
-    const roots = src.reference.selector === undefined ? ep.roots : [await src.root(opts)];
-    const tree = await buildTree(src, { file: ep.file, raw: ep.raw, roots }, opts);
+    let tree = await buildTree(src, { file: ep.file, raw: ep.raw, roots: ep.roots }, opts);
+    if (src.reference.selector !== undefined) {
+      // the whole graph first, so referrers and signatures listed as other roots still hang
+      // under the selected image; then only its subtree
+      const chosen = await src.root(opts);
+      tree = { ...tree, children: tree.children.filter((c) => c.digest === chosen.descriptor.digest).slice(0, 1) };
+    }
     return { reference: src.reference.toString(), format: ep.format, notes: ep.notes, tree };
   }, opts);
 }
@@ -203,7 +208,13 @@ export async function verifyReference(text: string, opts: VerifyReferenceOptions
       synthesized: new Set(ep.roots.filter((r) => r.synthesized).map((r) => r.descriptor.digest)),
       checkAttestationLayer: (layer, bytes, subject) => {
         const statement = decodeStatement(bytes, `attestation layer ${shortDigest(layer.digest)}`, layer.annotations ? { annotations: layer.annotations } : {});
-        return subject !== undefined && isDigest(subject) ? checkSubjects(statement, subject) : [];
+        const problems = subject !== undefined && isDigest(subject) ? checkSubjects(statement, subject) : [];
+        if (statement.predicateType === '') problems.push('predicateType: not stated');
+        const annotated = layer.annotations?.[ANNOTATION_IN_TOTO_PREDICATE_TYPE];
+        if (annotated !== undefined && !statement.bare && annotated !== statement.predicateType) {
+          problems.push(`annotations["${ANNOTATION_IN_TOTO_PREDICATE_TYPE}"]: says ${annotated} but the statement's predicateType is ${statement.predicateType}`);
+        }
+        return problems;
       },
     });
     return { ...report, reference: src.reference.toString() };

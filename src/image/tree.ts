@@ -11,7 +11,7 @@ import type { BlobSource } from '../content/store.js';
 import type { IoOptions } from '../io/stream.js';
 import { attestationSubject, entryRole, isImageManifest, readNode } from './node.js';
 
-export type TreeRole = 'entry' | 'index' | 'image' | 'attestation' | 'artifact' | 'referrer' | 'config' | 'layer' | 'unknown';
+export type TreeRole = 'entry' | 'index' | 'image' | 'attestation' | 'artifact' | 'referrer' | 'signature' | 'config' | 'layer' | 'unknown';
 
 export interface TreeNode {
   readonly role: TreeRole;
@@ -139,7 +139,21 @@ export async function buildTree(src: BlobSource, entry: TreeEntryPoint, opts: Io
   return top;
 }
 
-/** Moves top-level manifests whose `subject` names another node under that node (OCI 1.1 referrers). */
+/**
+ * The subject a tag names by convention: the referrers fallback tag `sha256-<hex>` (OCI 1.1
+ * distribution-spec) and cosign's `sha256-<hex>.sig` / `.att` / `.sbom`.
+ */
+export function subjectFromTag(name: string): { digest: string; role: TreeRole } | undefined {
+  const m = /(?:^|[:/])(sha256|sha512)-([a-f0-9]{64,128})(?:\.(sig|att|sbom))?$/.exec(name);
+  if (m === null) return undefined;
+  const role: TreeRole = m[3] === 'sig' ? 'signature' : m[3] === undefined ? 'referrer' : 'attestation';
+  return { digest: `${m[1]}:${m[2]}`, role };
+}
+
+/**
+ * Moves top-level entries under the node they refer to: manifests whose `subject` names it (OCI
+ * 1.1 referrers), and entries tagged by the referrers fallback or cosign tag conventions.
+ */
 async function attachReferrers(src: BlobSource, top: Mutable<TreeNode>, byDigest: Map<string, Mutable<TreeNode>[]>, opts: IoOptions): Promise<void> {
   const keep: TreeNode[] = [];
   for (const child of top.children) {
@@ -152,9 +166,17 @@ async function attachReferrers(src: BlobSource, top: Mutable<TreeNode>, byDigest
         subject = undefined;
       }
     }
+    let role: TreeRole = 'referrer';
+    if (subject === undefined) {
+      const tagged = (child.names ?? []).map(subjectFromTag).find((t) => t !== undefined);
+      if (tagged !== undefined) {
+        subject = tagged.digest;
+        role = tagged.role;
+      }
+    }
     const target = subject ? byDigest.get(subject)?.find((n) => n !== child) : undefined;
     if (target && target !== top) {
-      (child as Mutable<TreeNode>).role = 'referrer';
+      (child as Mutable<TreeNode>).role = role;
       target.children.push(child);
     } else {
       keep.push(child);
