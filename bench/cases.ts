@@ -8,6 +8,7 @@ import type { Data, Dataset } from './datasets.js';
 import type { Available } from './detect.js';
 import type { Command } from './measure.js';
 import type { Scratch } from './scratch.js';
+import { containerName, DOCKER_BIN, DOCKER_HOST, ensureDockerd } from './dockerd.js';
 
 export type Role = 'berth' | 'peer' | 'limit';
 
@@ -144,24 +145,25 @@ function copyCases(b: Builder, ds: Dataset): void {
     b.add({
       id: `${id}/${ds.name}`, dataset: ds.name, what,
       sides: [
-        { role: 'berth', tool: 'berth copy', cmd: b.berth('copy', ...berthArgs), prepare: fresh(berthOut) },
+        { role: 'berth', tool: 'berth copy', cmd: b.berth('copy', '-q', ...berthArgs), prepare: fresh(berthOut) },
         { role: 'peer', tool: 'skopeo copy', cmd: { argv: ['skopeo', 'copy', '-q', ...skopeoArgs] }, prepare: fresh(skopeoOut) },
       ],
       goal: { ratio: 0.8 }, inputs, basisBytes: ds.tarBytes, slow,
     }, { berth: 'copy', tools: ['skopeo'] });
   };
+  const opt = compressOption(b);
   const da = `docker-archive:${ds.dockerArchive}`;
   const oci = `oci:${ds.oci}:latest`;
   const tag = `berth-bench/${ds.name}:latest`;
-  pair('copy-da-oci', 'docker-archive → OCI layout (gzip)', [da, `oci:${out('b-oci')}:latest`], [da, `oci:${out('s-oci')}:latest`], out('b-oci'), out('s-oci'), [ds.dockerArchive]);
+  // skopeo gzips layers going into an OCI layout; berth is asked to, so both do the same job.
+  pair('copy-da-oci', 'docker-archive → OCI layout (gzip)', [opt ?? '--compression', 'gzip', da, `oci:${out('b-oci')}:latest`], [da, `oci:${out('s-oci')}:latest`], out('b-oci'), out('s-oci'), [ds.dockerArchive]);
   pair('copy-oci-da', 'OCI layout (gzip) → docker-archive', [oci, `docker-archive:${out('b.tar')}:${tag}`], [oci, `docker-archive:${out('s.tar')}:${tag}`], out('b.tar'), out('s.tar'), ds.ociBlobs);
-  const opt = compressOption(b);
   const id = `copy-oci-zstd/${ds.name}`;
   if (b.ctx.avail.berth.has('copy') && opt === undefined) {
     b.skipped.push({ id, reason: '`berth copy --help` names no compression option' });
     return;
   }
-  pair('copy-oci-zstd', 'OCI gzip → OCI zstd (recompress)', [opt ?? '--compress', 'zstd', oci, `oci:${out('b-zstd')}:latest`],
+  pair('copy-oci-zstd', 'OCI gzip → OCI zstd (recompress)', [opt ?? '--compression', 'zstd', oci, `oci:${out('b-zstd')}:latest`],
     ['--dest-compress-format', 'zstd', oci, `oci:${out('s-zstd')}:latest`], out('b-zstd'), out('s-zstd'), ds.ociBlobs);
 }
 
@@ -206,12 +208,25 @@ function pendingCases(b: Builder): void {
   }
 }
 
-function exportCases(b: Builder): void {
-  for (const ds of b.ctx.data.datasets) {
-    const id = `export/${ds.name}`;
-    if (!b.ctx.avail.berth.has('export')) b.skipped.push({ id, reason: 'berth has no `export` command yet' });
-    else b.skipped.push({ id, reason: 'pending: the docker export comparison needs a dockerd holding the images; not wired up yet' });
-  }
+/** export: the flattened rootfs as one tar, vs `docker export` of a created container of the same image. */
+function exportCases(b: Builder, ds: Dataset): void {
+  const berthOut = b.ctx.scratch.path('export', ds.name, 'berth.tar');
+  const dockerOut = b.ctx.scratch.path('export', ds.name, 'docker.tar');
+  const names = b.ctx.data.datasets.map((d) => d.name);
+  b.add({
+    id: `export/${ds.name}`, dataset: ds.name, what: 'flattened filesystem as one tar vs docker export (dockerd on the dataset data root)',
+    sides: [
+      { role: 'berth', tool: 'berth export', cmd: b.berth('export', '-o', berthOut, `oci:${ds.oci}:latest`), prepare: () => b.ctx.scratch.fresh(berthOut) },
+      {
+        role: 'peer', tool: 'docker export', cmd: { argv: [DOCKER_BIN, '-H', DOCKER_HOST, 'export', '-o', dockerOut, containerName(ds.name)] },
+        prepare: async () => {
+          await ensureDockerd(b.ctx.data.dir, names);
+          await b.ctx.scratch.fresh(dockerOut);
+        },
+      },
+    ],
+    inputs: ds.ociBlobs, basisBytes: ds.tarBytes, slow: ds.name !== 'debian',
+  }, { berth: 'export', tools: ['dockerd'] });
 }
 
 export function buildCases(ctx: Context, withLimits: boolean): CaseList {
@@ -221,9 +236,9 @@ export function buildCases(ctx: Context, withLimits: boolean): CaseList {
     verifyCases(b, ds);
     copyCases(b, ds);
     unpackCases(b, ds);
+    exportCases(b, ds);
     if (withLimits) limitCases(b, ds);
   }
-  exportCases(b);
   pendingCases(b);
   return b;
 }

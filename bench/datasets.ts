@@ -46,8 +46,8 @@ function complete(dir: string, name: string): boolean {
 }
 
 /** Runs the dataset script only when something is missing (it takes ~7 minutes and needs root). */
-async function ensureDockerDatasets(dir: string, repoRoot: string, log: Log): Promise<void> {
-  if (DATASETS.every((n) => complete(dir, n))) return;
+async function ensureDockerDatasets(dir: string, names: readonly DatasetName[], repoRoot: string, log: Log): Promise<void> {
+  if (names.every((n) => complete(dir, n))) return;
   const script = datasetScript(repoRoot);
   if (!existsSync(script)) throw new Error(`datasets missing in ${dir} and ${script} not found (set BERTH_BENCH_MAKE_DATASETS)`);
   if (process.getuid?.() !== 0) throw new Error(`datasets missing in ${dir}: building them needs root (${script} runs its own dockerd)`);
@@ -113,11 +113,18 @@ async function describe(dir: string, name: DatasetName): Promise<Dataset> {
   };
 }
 
-export async function ensureData(dir: string, repoRoot: string, log: Log): Promise<Data> {
+export function datasetNames(wanted: readonly string[] | undefined): DatasetName[] {
+  if (wanted === undefined) return [...DATASETS];
+  const unknown = wanted.filter((w) => !(DATASETS as readonly string[]).includes(w));
+  if (unknown.length > 0) throw new Error(`unknown dataset ${unknown.join(', ')} (have ${DATASETS.join(', ')})`);
+  return DATASETS.filter((d) => wanted.includes(d));
+}
+
+export async function ensureData(dir: string, names: readonly DatasetName[], repoRoot: string, log: Log): Promise<Data> {
   await mkdir(dir, { recursive: true });
-  await ensureDockerDatasets(dir, repoRoot, log);
+  await ensureDockerDatasets(dir, names, repoRoot, log);
   const datasets: Dataset[] = [];
-  for (const name of DATASETS) {
+  for (const name of names) {
     await ensureLayers(dir, name, log);
     datasets.push(await describe(dir, name));
   }

@@ -21,17 +21,21 @@ export interface BenchOptions {
   readonly list: boolean;
   /** Skip the physical-limit rows. */
   readonly noLimits: boolean;
+  /** Datasets to use (all by default); a missing one triggers the dataset script, which builds all. */
+  readonly datasets: readonly string[] | undefined;
   /** Results file (JSON). */
   readonly out: string;
 }
 
 const USAGE = `usage: npm run bench -- [--only REGEX[,REGEX…]] [--runs N] [--warmup N] [--slow-runs N]
-                           [--data DIR] [--scratch DIR] [--no-limits] [--list] [--out FILE]
+                           [--datasets debian,bigfile,manyfiles] [--data DIR] [--scratch DIR]
+                           [--no-limits] [--list] [--out FILE]
 
   --only       run the cases whose id matches (ids look like verify-oci/debian, limit/debian/tar-x)
   --runs       timed runs per side, berth and peer alternating (default 5)
   --warmup     untimed runs per side before that (default 1)
   --slow-runs  runs for the cases marked slow (default: same as --runs)
+  --datasets   only these datasets (the 5 GiB metadata archive is always built)
   --data       dataset cache (default $BERTH_BENCH_DATA or <tmpdir>/berth-bench-data)
   --scratch    output directory (default /dev/shm/berth-bench-scratch, else <data>/scratch)
   --no-limits  skip the physical-limit rows
@@ -61,6 +65,7 @@ export function parseOptions(argv: readonly string[], repoRoot: string): BenchOp
   let runs = 5;
   let warmup = 1;
   let slowRuns: number | undefined;
+  let datasets: string[] | undefined;
   let list = false;
   let noLimits = false;
   let out = path.join(repoRoot, 'bench', 'results', 'latest.json');
@@ -77,6 +82,7 @@ export function parseOptions(argv: readonly string[], repoRoot: string): BenchOp
       case '--runs': runs = positiveInt(flag, value(), 1); break;
       case '--warmup': warmup = positiveInt(flag, value(), 0); break;
       case '--slow-runs': slowRuns = positiveInt(flag, value(), 1); break;
+      case '--datasets': datasets = value().split(',').filter((d) => d !== ''); break;
       case '--data': data = value(); break;
       case '--scratch': scratch = value(); break;
       case '--out': out = value(); break;
@@ -88,6 +94,6 @@ export function parseOptions(argv: readonly string[], repoRoot: string): BenchOp
   }
   data = path.resolve(data);
   return {
-    only, runs, warmup, slowRuns: slowRuns ?? runs, data, scratch: path.resolve(scratch ?? defaultScratch(data)), list, noLimits, out: path.resolve(out),
+    only, runs, warmup, slowRuns: slowRuns ?? runs, datasets, data, scratch: path.resolve(scratch ?? defaultScratch(data)), list, noLimits, out: path.resolve(out),
   };
 }

@@ -68,7 +68,7 @@ export function resultsJson(results: readonly CaseResult[], skipped: readonly Sk
       return {
         id: r.c.id, dataset: r.c.dataset, what: r.c.what, goal: r.c.goal ?? null, basisBytes: r.c.basisBytes ?? null,
         error: r.error === undefined ? null : scrub(r.error, subst),
-        ratio: b && p ? b.median / p.median : null, verdict: verdict(r.c.goal, b, p),
+        ratio: b && p ? b.median / p.median : null, verdict: verdict(r.c.goal, b, p), loadavg: r.load.map((x) => +x.toFixed(2)),
         sides: r.sides.map((s) => ({
           role: s.side.role, tool: s.side.tool, command: scrub(commandText(s.side.cmd), subst), stats: stats(s.samples) ?? null,
           samples: s.samples.map((x) => ({ wall: +x.wall.toFixed(4), user: x.user, sys: x.sys, rssKiB: x.rssKiB })),
@@ -95,18 +95,20 @@ function pairRow(r: CaseResult): string {
   const b = stats(bs?.samples ?? []);
   const p = stats(ps?.samples ?? []);
   if (r.error !== undefined && (b === undefined || p === undefined)) {
-    return `| ${r.c.id} | ${ps?.side.tool ?? ''} | failed: ${r.error.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 120)} | | | | | | | |`;
+    return `| ${r.c.id} | ${ps?.side.tool ?? ''} | failed: ${r.error.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 120)} | | | | | | | | ${loadText(r)} |`;
   }
   const ratio = b && p ? (b.median / p.median).toFixed(2) : '–';
   const rssNote = b && b.rssMiB > RSS_GOAL_MIB ? ' (> 200)' : '';
-  return `| ${r.c.id} | ${ps?.side.tool ?? '–'} | ${b ? sec(b.median) : '–'} | ${p ? sec(p.median) : '–'} | ${ratio} | ${b ? spread(b) : '–'} | ${p ? spread(p) : '–'} | ${b ? mib(b) + rssNote : '–'} | ${p ? mib(p) : '–'} | ${goalText(r.c.goal, verdict(r.c.goal, b, p))} |`;
+  return `| ${r.c.id} | ${ps?.side.tool ?? '–'} | ${b ? sec(b.median) : '–'} | ${p ? sec(p.median) : '–'} | ${ratio} | ${b ? spread(b) : '–'} | ${p ? spread(p) : '–'} | ${b ? mib(b) + rssNote : '–'} | ${p ? mib(p) : '–'} | ${goalText(r.c.goal, verdict(r.c.goal, b, p))} | ${loadText(r)} |`;
 }
+
+const loadText = (r: CaseResult): string => r.load.map((x) => x.toFixed(1)).join('→');
 
 function limitRow(r: CaseResult): string {
   const s = stats(r.sides[0]?.samples ?? []);
-  if (s === undefined) return `| ${r.c.dataset} | ${r.sides[0]?.side.tool ?? r.c.id} | failed | | | |`;
+  if (s === undefined) return `| ${r.c.dataset} | ${r.sides[0]?.side.tool ?? r.c.id} | failed | | | | ${loadText(r)} |`;
   const mbs = r.c.basisBytes ? (r.c.basisBytes / 1e6 / s.median).toFixed(0) : '–';
-  return `| ${r.c.dataset} | ${r.sides[0]!.side.tool} | ${sec(s.median)} | ${spread(s)} | ${mbs} | ${mib(s)} |`;
+  return `| ${r.c.dataset} | ${r.sides[0]!.side.tool} | ${sec(s.median)} | ${spread(s)} | ${mbs} | ${mib(s)} | ${loadText(r)} |`;
 }
 
 export function markdown(results: readonly CaseResult[], skipped: readonly Skipped[], header: string): string {
@@ -114,14 +116,14 @@ export function markdown(results: readonly CaseResult[], skipped: readonly Skipp
   const limits = results.filter((r) => r.sides.every((s) => s.side.role === 'limit'));
   const out = [header, ''];
   if (pairs.length > 0) {
-    out.push('| case | peer | berth median s | peer median s | berth/peer | berth min–max | peer min–max | berth RSS MiB | peer RSS MiB | goal |');
-    out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---|');
+    out.push('| case | peer | berth median s | peer median s | berth/peer | berth min–max | peer min–max | berth RSS MiB | peer RSS MiB | goal | load |');
+    out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|');
     for (const r of pairs) out.push(pairRow(r));
     out.push('');
   }
   if (limits.length > 0) {
     out.push('Physical limits (the machine alone; MB/s of uncompressed layer bytes):', '');
-    out.push('| dataset | step | median s | min–max | MB/s | RSS MiB |', '|---|---|---:|---:|---:|---:|');
+    out.push('| dataset | step | median s | min–max | MB/s | RSS MiB | load |', '|---|---|---:|---:|---:|---:|---|');
     for (const r of limits) out.push(limitRow(r));
     out.push('');
   }

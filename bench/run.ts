@@ -8,8 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildCases, type Case, type Context } from './cases.js';
-import { DATASETS, ensureData, type Data } from './datasets.js';
+import { datasetNames, ensureData, type Data, type DatasetName } from './datasets.js';
 import { detect } from './detect.js';
+import { stopDockerd } from './dockerd.js';
 import { cleanupMeasure } from './measure.js';
 import { parseOptions, type BenchOptions } from './options.js';
 import { markdown, resultsJson, type Substitutions } from './report.js';
@@ -25,10 +26,10 @@ const log = (msg: string): void => {
 };
 
 /** Paths only, for --list before the datasets exist. */
-function plannedData(dir: string): Data {
+function plannedData(dir: string, names: readonly DatasetName[]): Data {
   return {
     dir, huge: path.join(dir, 'huge.docker.tar'),
-    datasets: DATASETS.map((name) => ({
+    datasets: names.map((name) => ({
       name, dockerArchive: path.join(dir, `${name}.docker.tar`), oci: path.join(dir, `${name}.oci`), tars: [], gzips: [], zstds: [], ociBlobs: [], tarBytes: 0,
     })),
   };
@@ -48,7 +49,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const opts = parseOptions(argv, REPO);
   const avail = detect(path.join(REPO, 'bin', 'berth'));
   log(`berth commands: ${[...avail.berth].join(', ')}`);
-  const data = opts.list ? plannedData(opts.data) : await ensureData(opts.data, REPO, log);
+  const names = datasetNames(opts.datasets);
+  const data = opts.list ? plannedData(opts.data, names) : await ensureData(opts.data, names, REPO, log);
   const scratch = await Scratch.create(opts.scratch);
   const ctx: Context = {
     data, scratch, avail, berth: [process.execPath, path.join(REPO, 'bin', 'berth')], node: process.execPath, limitsDir: path.join(HERE, 'limits'),
@@ -64,7 +66,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const stop = (): void => {
     // Leave no multi-GiB outputs in tmpfs when interrupted.
-    void scratch.cleanup().finally(() => process.exit(130));
+    void stopDockerd().then(() => scratch.cleanup()).finally(() => process.exit(130));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -75,6 +77,7 @@ async function main(argv: readonly string[]): Promise<number> {
       results.push(await runCase(c, { runs: opts.runs, slowRuns: opts.slowRuns, warmup: opts.warmup, log }));
     }
   } finally {
+    await stopDockerd();
     await scratch.cleanup();
     await cleanupMeasure();
   }

@@ -2,6 +2,7 @@
  * Runs the cases: page cache warmed once, then warm-up runs, then the timed runs with the sides
  * alternating (berth, peer, berth, peer, …) so drifting machine noise hits both alike.
  */
+import os from 'node:os';
 import type { Case, Side } from './cases.js';
 import { measure, run, type Sample } from './measure.js';
 
@@ -15,6 +16,8 @@ export interface CaseResult {
   readonly sides: SideResult[];
   /** Set when a run failed: the case is reported without numbers. */
   readonly error?: string;
+  /** 1-minute load average before and after: other work on the machine shows up here. */
+  readonly load: readonly [number, number];
 }
 
 export interface RunPlan {
@@ -43,6 +46,8 @@ function fmt(s: Sample): string {
 export async function runCase(c: Case, plan: RunPlan): Promise<CaseResult> {
   const results: SideResult[] = c.sides.map((side) => ({ side, samples: [] }));
   const runs = c.slow === true ? Math.min(plan.slowRuns, plan.runs) : plan.runs;
+  const before = os.loadavg()[0]!;
+  const load = (): [number, number] => [before, os.loadavg()[0]!];
   try {
     await warmInputs(c.inputs);
     for (let i = 0; i < plan.warmup; i++) for (const side of c.sides) await once(side);
@@ -56,10 +61,10 @@ export async function runCase(c: Case, plan: RunPlan): Promise<CaseResult> {
       plan.log(`  ${c.id} run ${i + 1}/${runs}: ${line.join(' | ')}`);
     }
     // The last output is left for inspection until the scratch directory is cleaned at exit.
-    return { c, sides: results };
+    return { c, sides: results, load: load() };
   } catch (err) {
     const msg = (err as Error).message.split('\n').slice(0, 6).join('\n');
     plan.log(`  ${c.id} FAILED: ${msg}`);
-    return { c, sides: results, error: msg };
+    return { c, sides: results, error: msg, load: load() };
   }
 }
