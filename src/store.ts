@@ -4,6 +4,7 @@
  * needs and keeps nothing open. Read-only: nothing here writes, locks or mounts.
  */
 import path from 'node:path';
+import type { Descriptor } from './core/descriptor.js';
 import { digestHex, shortDigest, type Digest } from './core/digest.js';
 import { BerthError } from './core/errors.js';
 import type { IoOptions } from './io/stream.js';
@@ -12,7 +13,10 @@ import { configFile } from './transports/store/imagedb.js';
 import type { LayerEntry } from './transports/store/layerdb.js';
 import { inspectOnDisk, readOverlayInfo, type OnDisk, type OverlayInfo, type StoreDriver } from './transports/store/overlay2.js';
 import { defaultStoreRoot, parseStoreReference, setStoreDefaults, type StoreDefaults } from './transports/store/reference.js';
-import { lookupReference } from './transports/store/repositories.js';
+import { lookupReference, storeReferenceKey } from './transports/store/repositories.js';
+import { storeTransport } from './transports/store/transport.js';
+import { copyImage, type CopyOptions } from './copy/copy.js';
+import { parseDestinationName } from './copying.js';
 import { layerMembers, resolvePath, type LayerMember, type PathAction } from './transports/store/trace.js';
 
 export type { StoreDriver } from './transports/store/overlay2.js';
@@ -376,4 +380,95 @@ export async function traceStore(text: string, opts: TraceOptions = {}): Promise
     },
     layers, ...(tracePath ? { path: tracePath } : {}), problems: image.problems,
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// save
+
+export type SaveFormat = 'docker' | 'docker-legacy' | 'oci';
+
+export interface SaveOptions extends StoreOptions {
+  /** `docker` (Docker 25+ layout, default), `docker-legacy` (what dockerd ≤ 24 writes) or `oci` (an oci-archive). */
+  readonly format?: SaveFormat;
+  /** Replace an existing file (default false: BERTH_EXISTS). */
+  readonly overwrite?: boolean;
+  /** Skip fsync (tests). */
+  readonly fsync?: boolean;
+  readonly onEvent?: CopyOptions['onEvent'];
+}
+
+export interface SaveResult {
+  readonly file: string;
+  readonly format: SaveFormat;
+  readonly images: ReadonlyArray<{ readonly id: Digest; readonly names: readonly string[]; readonly manifest: Digest }>;
+  readonly bytes: number;
+}
+
+/**
+ * The images `names` select, with the names docker save gives them: a tag names itself, a
+ * repository without tag every tagged image of it, an ID (or `@ID`) no name.
+ */
+async function saveSelection(store: DataRoot, names: readonly string[]): Promise<Array<{ id: Digest; names: string[] }>> {
+  const repos = await store.repositories();
+  const ids = await store.imageIds();
+  const out = new Map<string, string[]>();
+  const add = (id: Digest, name: string | undefined) => {
+    const list = out.get(id) ?? [];
+    if (name !== undefined && !list.includes(name)) list.push(name);
+    out.set(id, list);
+  };
+  for (const text of names) {
+    const key = text.startsWith('@') ? undefined : storeReferenceKey(text);
+    const explicit = key !== undefined && (/@/.test(text) || /:[\w][\w.-]{0,127}$/.test(text.slice(text.lastIndexOf('/') + 1)));
+    if (key !== undefined && !explicit) {
+      const repo = key.replace(/:[^/:]*$/, '');
+      const tagged = repos.refs.filter((r) => r.kind === 'tag' && r.repository === repo && ids.includes(r.id));
+      if (tagged.length > 0) {
+        for (const r of tagged) add(r.id, r.reference);
+        continue;
+      }
+    }
+    const id = await store.resolve(text);
+    if (id === undefined) throw new BerthError('BERTH_NOT_FOUND', `no image ${JSON.stringify(text)} in store ${store.root}`, { subject: text });
+    const ref = key === undefined ? undefined : lookupReference(repos, text);
+    add(id, ref !== undefined && ref.kind === 'tag' && ref.id === id ? ref.reference : undefined);
+  }
+  return [...out].map(([id, n]) => ({ id: id as Digest, names: n }));
+}
+
+/**
+ * `docker save`, offline: writes the selected images into one archive through the copy engine,
+ * layers rebuilt byte-exact from tar-split (so their digests are the diff_ids dockerd would write).
+ */
+export async function saveStoreImages(names: readonly string[], file: string, opts: SaveOptions = {}): Promise<SaveResult> {
+  if (names.length === 0) throw new BerthError('BERTH_USAGE', 'save: at least one image is required', {});
+  const format = opts.format ?? 'docker';
+  const root = path.resolve(opts.root ?? defaultStoreRoot());
+  const store = await DataRoot.open(root);
+  const selection = await saveSelection(store, names);
+  const dstRef = await parseDestinationName(`${format === 'oci' ? 'oci-archive' : 'docker-archive'}:${file}`);
+  const dst = await dstRef.openDestination({
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.overwrite !== undefined ? { overwrite: opts.overwrite } : {}),
+    ...(opts.fsync !== undefined ? { fsync: opts.fsync } : {}),
+    ...(format === 'docker-legacy' ? { archiveLayout: 'legacy' as const } : {}),
+  });
+  try {
+    const images: Array<{ id: Digest; names: string[]; manifest: Digest; root: Descriptor }> = [];
+    let bytes = 0;
+    for (const sel of selection) {
+      const src = await storeTransport.parseReference(`[${root}]@${digestHex(sel.id)}`).openSource(opts);
+      try {
+        const result = await copyImage(src, dst, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.onEvent ? { onEvent: opts.onEvent } : {}) });
+        images.push({ id: sel.id, names: sel.names, manifest: result.root.digest, root: result.root });
+        bytes += result.bytes;
+      } finally {
+        await src.close();
+      }
+    }
+    await dst.commit(images.map((i) => ({ descriptor: i.root, names: i.names })), opts);
+    return { file, format, images: images.map(({ id, names: n, manifest }) => ({ id, names: n, manifest })), bytes };
+  } finally {
+    await dst.close();
+  }
 }

@@ -157,6 +157,25 @@ for (const driver of drivers) {
       }
     });
 
+    await t.test('berth save writes what docker save wrote: same names, same layer tars', async () => {
+      for (const format of ['docker-legacy', 'docker', 'oci'] as const) {
+        const out = path.join(work, `berth-save-${format}.tar`);
+        const r = await berth('--root', R, 'save', APP_IMAGE, '-o', out, '--format', format);
+        assert.equal(r.code, 0, r.stderr);
+        const v = await berth('verify', `${format === 'oci' ? 'oci-archive' : 'docker-archive'}:${out}`);
+        assert.equal(v.code, 0, `${format}: ${v.stdout}${v.stderr}`);
+        if (format === 'oci') continue;
+        const layers = await savedLayers(out);
+        const want = saved.get(APP_IMAGE)!.layers;
+        assert.deepEqual([...layers.keys()], [...want.keys()]);
+        for (const [diffId, bytes] of want) assert.ok(layers.get(diffId)!.equals(bytes), `${format}: layer ${diffId}`);
+        const members = new Map<string, Buffer>();
+        for await (const e of readTar(createReadStream(out))) if (e.header.name === 'manifest.json') members.set(e.header.name, Buffer.from(await toBytes(e.body())));
+        const manifest = JSON.parse(members.get('manifest.json')!.toString('utf8')) as Array<{ RepoTags: string[] }>;
+        assert.deepEqual(manifest.map((m) => m.RepoTags), [[APP_IMAGE]]);
+      }
+    });
+
     await t.test('tar-split asm accepts dockerd\'s files with the driver directories', async () => {
       const tool = requirePeer('tar-split');
       const trace = json<{ layers: Array<{ diffId: string; chainId: string; tarSplit: string; files: string }> }>(await berth('--root', R, 'trace', APP_IMAGE, '--format', 'json'), 'trace');

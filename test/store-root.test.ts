@@ -237,6 +237,27 @@ for (const driver of ['vfs', 'overlay2'] as const) {
       assert.match(missing.stdout, /the container does not see \/nowhere: no layer has it/);
     });
 
+    test('save: names as docker save gives them, every format readable', async () => {
+      const out = path.join(root, 'saved.tar');
+      const r = json<{ images: Array<{ id: string; names: string[] }> }>(await berth('--root', root, 'save', 'app', `@${hex(built[2]!.id).slice(0, 10)}`, 'base:1', '-o', out, '--format', 'docker-legacy', '--json'), 'save');
+      assert.deepEqual(r.images.map((i) => [i.id, i.names]), [[built[1]!.id, ['app:1', 'app:latest']], [built[2]!.id, []], [built[0]!.id, ['base:1']]]);
+      const tree = json<{ tree: { children: Array<{ names?: string[] }> } }>(await berth('tree', `docker-archive:${out}`, '--format', 'json'), 'tree');
+      assert.deepEqual(tree.tree.children.map((c) => c.names ?? []), [['app:1', 'app:latest'], [], ['base:1']]);
+      for (const format of ['docker', 'oci'] as const) {
+        const file = path.join(root, `saved-${format}.tar`);
+        const s = await berth('--root', root, 'save', 'app:1', '-o', file, '--format', format);
+        assert.equal(s.code, 0, s.stderr);
+        const v = await berth('verify', `${format === 'oci' ? 'oci-archive' : 'docker-archive'}:${file}`);
+        assert.equal(v.code, 0, v.stdout + v.stderr);
+      }
+      const again = await berth('--root', root, 'save', 'app:1', '-o', out);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /already exists/);
+      const missing = await berth('--root', root, 'save', 'nosuch', '-o', path.join(root, 'x.tar'));
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /no image "nosuch"/);
+    });
+
     test('a changed file fails with a digest mismatch naming the layer and the file', async () => {
       const app = built[1]!;
       const files = driver === 'vfs' ? path.join(root, 'vfs/dir', app.cacheIds[1]!) : path.join(root, 'overlay2', app.cacheIds[1]!, 'diff');

@@ -4,10 +4,10 @@
  */
 import type { Command } from 'commander';
 import {
-  configureStore, listStoreImages, storeHistory, traceStore,
+  configureStore, listStoreImages, saveStoreImages, storeHistory, traceStore,
   type StoreHistoryResult, type StoreImagesResult, type TraceResult,
 } from '../../src/index.js';
-import { parseFormat, table, writeJson, type Io } from '../output.js';
+import { parseFormat, table, UsageError, writeJson, type Io } from '../output.js';
 import type { CommandContext } from './read.js';
 
 const FORMAT_HELP = 'output format: text or json';
@@ -255,5 +255,30 @@ export function registerStoreCommands(program: Command, ctx: CommandContext): vo
       const result = await traceStore(name, file !== undefined ? { path: file } : {});
       if (format === 'json') return writeJson(io, result);
       io.stdout.write(renderTrace(result));
+    }));
+
+  registerSaveCommand(program, ctx);
+}
+
+export function registerSaveCommand(program: Command, ctx: CommandContext): void {
+  const io: Io = ctx.io;
+  program
+    .command('save')
+    .description('write images of the local store to an archive, as `docker save` does (layers rebuilt byte-exact from tar-split)')
+    .argument('<name...>', 'NAME[:TAG] (a repository without tag: all its tags), an image ID, or @ID')
+    .requiredOption('-o, --output <file>', 'the archive to write')
+    .option('--format <format>', 'docker (Docker 25+ layout, default), docker-legacy (what dockerd 20.10 writes) or oci (an oci-archive)', 'docker')
+    .option('--overwrite', 'replace an existing file')
+    .option('--json', 'print the result as JSON')
+    .action((names: string[], o: { output: string; format: string; overwrite?: boolean; json?: boolean }) => ctx.run(async () => {
+      if (o.format !== 'docker' && o.format !== 'docker-legacy' && o.format !== 'oci') {
+        throw new UsageError(`--format must be docker, docker-legacy or oci, got "${o.format}"`);
+      }
+      const result = await saveStoreImages(names, o.output, { format: o.format, overwrite: o.overwrite === true });
+      if (o.json === true) return writeJson(io, result);
+      for (const img of result.images) {
+        io.stdout.write(`saved ${short(img.id)}${img.names.length > 0 ? ` (${img.names.join(', ')})` : ''}\n`);
+      }
+      io.stdout.write(`wrote ${result.file} (${result.format}, ${result.images.length} image${result.images.length === 1 ? '' : 's'})\n`);
     }));
 }

@@ -108,7 +108,8 @@ export class StoreSource implements ImageSource {
     const manifest = synthesizeStoreManifest({ mediaType: DOCKER_CONFIG, size: image.configBytes.length, digest: image.id }, layers);
     const descriptor: Descriptor = { mediaType: DOCKER_MANIFEST, size: manifest.length, digest: digestOf(manifest) };
     this.blobs.set(descriptor.digest, { kind: 'bytes', bytes: manifest, location: `manifest of image ${shortDigest(image.id)} (synthesised)` });
-    return { descriptor, names: [...image.tags, ...image.digests], position: ids.indexOf(image.id), synthesized: true, image };
+    // Names are the tags: a `name@sha256:…` reference names a registry manifest, which this synthesised one is not.
+    return { descriptor, names: image.tags, position: ids.indexOf(image.id), synthesized: true, image };
   }
 
   /** The image the reference names (its ID resolved as dockerd does). */
