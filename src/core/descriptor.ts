@@ -4,7 +4,7 @@
  */
 import { digestAlgorithm, digestOf, digestProblem, isVerifiableAlgorithm, type Digest } from './digest.js';
 import type { ErrorCode } from './errors.js';
-import { JsonFields, childPath } from './json.js';
+import { JsonFields, childPath, jsonTypeOf } from './json.js';
 import { OCI_EMPTY } from './media-types.js';
 import { platformFromJson, type Platform } from './platform.js';
 
@@ -61,7 +61,7 @@ export function parseDescriptor(value: unknown, path: string, code: ErrorCode = 
   const rawDigest = f.required(obj, 'digest', path);
   const dProblem = digestProblem(rawDigest);
   if (dProblem !== undefined) {
-    const shown = typeof rawDigest === 'string' ? JSON.stringify(rawDigest.length > 80 ? `${rawDigest.slice(0, 80)}…` : rawDigest) : String(rawDigest);
+    const shown = typeof rawDigest === 'string' ? JSON.stringify(rawDigest.length > 80 ? `${rawDigest.slice(0, 80)}…` : rawDigest) : jsonTypeOf(rawDigest);
     f.fail(childPath(path, 'digest'), `${shown} is not a valid digest (${dProblem})`, { got: rawDigest });
   }
   const digest = rawDigest as Digest;

@@ -43,7 +43,8 @@ export function parseDigest(text: unknown, path?: string): Digest {
   const problem = digestProblem(text);
   if (problem !== undefined) {
     const where = path === undefined ? '' : `${path}: `;
-    const shown = typeof text === 'string' ? JSON.stringify(truncate(text, 80)) : String(text);
+    // Not String(text): a JSON object with a "toString" key makes String() throw a TypeError.
+    const shown = typeof text === 'string' ? JSON.stringify(truncate(text, 80)) : text === null ? 'null' : typeof text === 'object' ? (Array.isArray(text) ? 'array' : 'object') : String(text);
     throw new BerthError('BERTH_INVALID_DIGEST', `${where}${shown} is not a valid digest (${problem})`, {
       ...(path === undefined ? {} : { path }),
       got: text,
