@@ -31,6 +31,8 @@ export interface RegistrySettings {
   readonly retries?: number;
   readonly retryDelayMs?: number;
   readonly timeoutMs?: number;
+  /** Pushes: blobs up to this size go in one PUT, larger ones in PATCH chunks of it (default 16 MiB). */
+  readonly uploadChunkSize?: number;
 }
 
 /** Sets how every later registry access behaves (pooled connections and tokens are dropped). */
@@ -43,6 +45,7 @@ export function configureRegistry(settings: RegistrySettings): void {
     ...(settings.retries === undefined ? {} : { retries: settings.retries }),
     ...(settings.retryDelayMs === undefined ? {} : { retryDelayMs: settings.retryDelayMs }),
     ...(settings.timeoutMs === undefined ? {} : { timeoutMs: settings.timeoutMs }),
+    ...(settings.uploadChunkSize === undefined ? {} : { uploadChunkSize: settings.uploadChunkSize }),
   };
   setRegistryDefaults(opts);
 }

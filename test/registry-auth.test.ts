@@ -160,6 +160,19 @@ test('token auth: berth fetches a bearer token from the realm, caches it per sco
 
     const login = await berthEnv({ DOCKER_CONFIG: path.join(work, 'tok-config') }, ['login', reg.host, '-u', USER, '--password-stdin'], PASSWORD);
     assert.equal(login.code, 0, login.stderr);
+
+    // push: every request of the push shares one pull,push token, even with parallel uploads
+    issuer.requests.length = 0;
+    const pushed = await berthEnv({ DOCKER_CONFIG: path.join(work, 'tok-config') }, ['push', `docker-archive:${IMAGE}`, `docker://${reg.host}/tok/pushed:1`]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    // (the config was read from tok/app before, so it is mounted from there: a second scope set; skopeo
+    // gzipped the layer when it pushed tok/app, berth pushes it as stored, so the layer is uploaded)
+    const sets = issuer.requests.map((r) => [...r.scopes].sort().join(' '));
+    assert.equal(new Set(sets).size, sets.length, `one token per scope set: ${JSON.stringify(issuer.requests)}`);
+    assert.ok(sets.every((x) => x.includes('repository:tok/pushed:pull,push')), JSON.stringify(issuer.requests));
+    assert.match(pushed.stdout, /\n1 blob\(s\) uploaded \([\d.]+ KiB read\), 1 already there or mounted\n$/);
+    const back = JSON.parse(await skopeo(['inspect', '--tls-verify=false', '--creds', `${USER}:${PASSWORD}`, `docker://${reg.host}/tok/pushed:1`])) as { Digest: string };
+    assert.match(pushed.stdout, new RegExp(`: ${back.Digest}\\n`));
   } finally {
     await reg.stop();
     await issuer.stop();

@@ -5,9 +5,10 @@
  */
 import type { Command } from 'commander';
 import {
-  configureRegistry, deleteManifest, listCatalog, listTags, login, logout, manifestDigest, referrersOf, shortDigest,
+  configureRegistry, copyReferences, deleteManifest, isRegistryName, listCatalog, listTags, login, logout, manifestDigest, referrersOf, shortDigest,
 } from '../../src/index.js';
 import { humanSize, parseFormat, table, UsageError, writeJson, type Io } from '../output.js';
+import { copyOptions, progressDisplay } from './copy.js';
 import type { CommandContext } from './read.js';
 
 const FORMAT_HELP = 'output format: text or json';
@@ -136,6 +137,9 @@ export function registerRegistryCommands(program: Command, ctx: CommandContext):
       io.stdout.write(`Login Succeeded: ${result.registry} (stored in ${result.storedIn})\n`);
     }));
 
+  registerTransfer(program, ctx, 'push');
+  registerTransfer(program, ctx, 'pull');
+
   program
     .command('logout')
     .description('remove the saved credentials of a registry')
@@ -143,6 +147,57 @@ export function registerRegistryCommands(program: Command, ctx: CommandContext):
     .action((registry: string) => ctx.run(async () => {
       const result = await logout(registry, { env: io.env });
       io.stdout.write(result.removed ? `Removed login credentials for ${result.registry}\n` : `Not logged in to ${result.registry}\n`);
+    }));
+}
+
+interface TransferFlags {
+  platform?: string[];
+  format?: string;
+  compression?: string;
+  attestations: string;
+  overwrite?: boolean;
+  concurrency: string;
+  quiet?: boolean;
+}
+
+function registerTransfer(program: Command, ctx: CommandContext, verb: 'push' | 'pull'): void {
+  const { io } = ctx;
+  program
+    .command(verb)
+    .description(verb === 'push'
+      ? 'push an image to a registry: blobs already there are skipped, others mounted from a sibling repository or uploaded, manifests after their blobs, the tag last'
+      : 'pull an image from a registry into an OCI layout, oci-archive or docker-archive')
+    .argument('<src>', verb === 'push' ? 'any readable image reference' : 'docker://HOST/REPO[:TAG][@DIGEST]')
+    .argument('<dst>', verb === 'push' ? 'docker://HOST/REPO[:TAG]' : 'oci:DIR[:NAME], oci-archive:FILE[:NAME] or docker-archive:FILE[:NAME:TAG]')
+    .option('--platform <os/arch[/variant]>', 'only this platform of an index (repeatable)', collect)
+    .option('--format <oci|docker>', 'manifest format at the destination')
+    .option('--compression <gzip|zstd|none>', 'recompress image layers')
+    .option('--attestations <keep|drop>', 'attestation manifests of the images', 'keep')
+    .option('--overwrite', 'replace an existing archive, or an existing name in a layout')
+    .option('--concurrency <n>', 'blobs at once', '3')
+    .option('-q, --quiet', 'print nothing but errors')
+    .action((src: string, dst: string, flags: TransferFlags) => ctx.run(async () => {
+      if (verb === 'push' && !isRegistryName(dst)) throw new UsageError(`push: the destination must be a registry reference docker://HOST/REPO[:TAG] (got "${dst}"; use berth copy for other places)`);
+      if (verb === 'pull' && !isRegistryName(src)) throw new UsageError(`pull: the source must be a registry reference docker://HOST/REPO[:TAG] (got "${src}"; use berth copy for other places)`);
+      const opts = copyOptions({ ...flags }, dst);
+      const display = progressDisplay(io, flags.quiet !== true);
+      let result;
+      try {
+        result = await copyReferences([src], dst, {
+          ...opts,
+          onEvent: (e) => {
+            display.onEvent(e);
+            if (e.type === 'note' && flags.quiet !== true) io.stderr.write(`note: ${e.message}\n`);
+          },
+        });
+      } finally {
+        display.done();
+      }
+      if (flags.quiet === true) return;
+      for (const img of result.images) {
+        io.stdout.write(`${verb === 'push' ? 'pushed' : 'pulled'} ${img.sourceReference} to ${result.destination}: ${img.root.digest}\n`);
+      }
+      io.stdout.write(`${result.copied} blob(s) ${verb === 'push' ? 'uploaded' : 'written'} (${humanSize(result.bytes)} read), ${result.skipped} already there or mounted\n`);
     }));
 }
 

@@ -32,6 +32,8 @@ export interface RegistryOptions {
   /** A connection idle this long fails (default 30 s). */
   readonly timeoutMs?: number;
   readonly userAgent?: string;
+  /** Blobs up to this size are uploaded in one PUT; larger ones (and those of unknown digest) in PATCH chunks of this size (default 16 MiB). */
+  readonly uploadChunkSize?: number;
 }
 
 export interface RequestSpec {
@@ -216,7 +218,19 @@ export class RegistryClient {
     return undefined;
   }
 
-  private async fetchToken(key: string, scope: string | undefined, signal?: AbortSignal): Promise<string> {
+  private readonly inflight = new Map<string, Promise<string>>();
+
+  /** One token request per scope at a time: concurrent requests share it. */
+  private fetchToken(key: string, scope: string | undefined, signal?: AbortSignal): Promise<string> {
+    let p = this.inflight.get(key);
+    if (p === undefined) {
+      p = this.requestToken(key, scope, signal).finally(() => this.inflight.delete(key));
+      this.inflight.set(key, p);
+    }
+    return p;
+  }
+
+  private async requestToken(key: string, scope: string | undefined, signal?: AbortSignal): Promise<string> {
     const b = this.bearer!;
     let realm: URL;
     try {
@@ -287,7 +301,8 @@ export class RegistryClient {
       throw withWhat(err, spec.what);
     }
     let url = new URL(spec.path, base);
-    const idempotent = spec.method === 'GET' || spec.method === 'HEAD' || spec.method === 'DELETE' || spec.method === 'PUT' || spec.body !== undefined;
+    // POST and PATCH move upload state forward: never sent twice
+    const idempotent = spec.method === 'GET' || spec.method === 'HEAD' || spec.method === 'DELETE' || spec.method === 'PUT';
     const follow = spec.followRedirects ?? (spec.method === 'GET' || spec.method === 'HEAD');
     let authTried = false;
     let refreshed = false;
@@ -322,13 +337,19 @@ export class RegistryClient {
           if (authTried) refreshed = true;
           authTried = true;
           this.bearer = { realm: bearer.params.realm!, service: bearer.params.service };
-          // a 401 with a token we had: drop it and get a fresh one, once
-          this.tokens.delete(spec.scope ?? '');
-          const wantScope = bearer.params.scope ?? spec.scope;
-          await this.fetchToken(spec.scope ?? '', wantScope && spec.scope && !wantScope.includes(spec.scope) ? `${spec.scope} ${wantScope}` : wantScope, spec.signal);
+          const key = spec.scope ?? '';
+          // the token this request carried was refused: drop it and get a fresh one (once); a request
+          // sent before the token existed just tries again with it
+          const cached = this.tokens.get(key);
+          if (cached !== undefined && headers.Authorization === `Bearer ${cached.value}`) this.tokens.delete(key);
+          if (!this.tokens.has(key)) {
+            const wantScope = bearer.params.scope ?? spec.scope;
+            await this.fetchToken(key, wantScope && spec.scope && !wantScope.includes(spec.scope) ? `${spec.scope} ${wantScope}` : wantScope, spec.signal);
+          }
           continue;
         }
-        if (basic !== undefined && !authTried && !this.basic && (await this.credentials()) !== undefined) {
+        // another request may have learnt of Basic meanwhile: what matters is whether this one carried it
+        if (basic !== undefined && !authTried && headers.Authorization === undefined && (await this.credentials()) !== undefined) {
           res.resume();
           authTried = true;
           this.basic = true;
@@ -478,4 +499,26 @@ export function clientFor(host: string): RegistryClient {
 export function closeRegistryClients(): void {
   for (const c of pool.values()) c.close();
   pool.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where blobs were seen, so a push to another repository of the same registry can mount them.
+
+const seenBlobs = new Map<string, Map<string, string>>();
+
+/** Records that `repo` on `host` holds the blob (read from it, or found there). */
+export function noteBlobLocation(host: string, repo: string, digest: string): void {
+  let m = seenBlobs.get(host);
+  if (m === undefined) {
+    m = new Map();
+    seenBlobs.set(host, m);
+  }
+  if (m.size > 100_000) m.clear();
+  m.set(digest, repo);
+}
+
+/** A repository of `host` known to hold the blob, other than `except`. */
+export function knownBlobLocation(host: string, digest: string, except: string): string | undefined {
+  const repo = seenBlobs.get(host)?.get(digest);
+  return repo === except ? undefined : repo;
 }

@@ -16,7 +16,7 @@ import {
 import { referenceName, type DockerReference } from '../../core/reference.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
 import type { EntryPoint, ImageReference, ImageSource, RootEntry, SourceFormat } from '../transport.js';
-import type { RegistryClient, RegistryResponse } from './client.js';
+import { noteBlobLocation, type RegistryClient, type RegistryResponse } from './client.js';
 import { formatRepository } from './reference.js';
 
 /** Every manifest and index type berth reads, in the order registries should prefer. */
@@ -168,7 +168,7 @@ export class RegistrySource implements ImageSource {
   private async fetchRoot(opts: IoOptions): Promise<RootEntry> {
     const target = this.docker.digest ?? this.docker.tag ?? 'latest';
     const m = await fetchManifest(this.client, this.docker, target, `reading ${this.where}`, opts);
-    this.manifests.set(m.descriptor.digest, m.bytes);
+    this.remember(m.descriptor.digest, m.bytes);
     return {
       descriptor: m.descriptor,
       names: this.docker.tag === undefined ? [] : [`${referenceName(this.docker)}:${this.docker.tag}`],
@@ -202,6 +202,7 @@ export class RegistrySource implements ImageSource {
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     res.discard();
+    if (res.status === 200) noteBlobLocation(this.client.host, this.docker.path, desc.digest);
     return res.status === 200;
   }
 
@@ -218,8 +219,25 @@ export class RegistrySource implements ImageSource {
     if (cached !== undefined) return cached;
     const accept = desc.mediaType && !MANIFEST_ACCEPT.includes(desc.mediaType) ? `${desc.mediaType}, ${MANIFEST_ACCEPT}` : MANIFEST_ACCEPT;
     const m = await fetchManifest(this.client, this.docker, desc.digest, `reading ${describe(desc)} from ${formatRepository(this.docker)}`, { ...opts, accept });
-    this.manifests.set(desc.digest, m.bytes);
+    this.remember(desc.digest, m.bytes);
     return m.bytes;
+  }
+
+  /**
+   * Keeps a manifest's bytes, and notes that the blobs it lists are in this repository (a registry
+   * accepts a manifest only when they are), so a push to a sibling repository can mount them.
+   */
+  private remember(digest: string, bytes: Uint8Array): void {
+    this.manifests.set(digest, bytes);
+    try {
+      const json = JSON.parse(Buffer.from(bytes).toString('utf8')) as { config?: { digest?: unknown }; layers?: Array<{ digest?: unknown; urls?: unknown }> };
+      const listed = [json.config, ...(Array.isArray(json.layers) ? json.layers : [])];
+      for (const d of listed) {
+        if (d !== undefined && typeof d.digest === 'string' && (d as { urls?: unknown }).urls === undefined) noteBlobLocation(this.client.host, this.docker.path, d.digest);
+      }
+    } catch {
+      // not JSON: nothing to note (the parser above reports it)
+    }
   }
 
   /** GET of a blob; resumes with Range after a broken connection (bounded). Raw bytes: openVerified checks them. */
@@ -233,6 +251,7 @@ export class RegistrySource implements ImageSource {
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
     const first = await get(0);
+    noteBlobLocation(this.client.host, this.docker.path, desc.digest);
     return resumingStream(first, get, what, desc.size);
   }
 }

@@ -1,8 +1,10 @@
-/** `docker://HOST[:PORT]/REPO[:TAG][@DIGEST]`: an image in a registry (read side). */
+/** `docker://HOST[:PORT]/REPO[:TAG][@DIGEST]`: an image in a registry, read and pushed. */
 import type { DockerReference } from '../../core/reference.js';
 import type { IoOptions } from '../../io/stream.js';
-import type { ImageReference, ImageSelector, ImageSource, Transport } from '../transport.js';
+import type { DestinationOptions, ImageDestination, ImageSelector, ImageSource, Transport, WritableReference } from '../transport.js';
+import type { ImageReference } from '../transport.js';
 import { clientFor } from './client.js';
+import { RegistryDestination } from './destination.js';
 import { apiHost, formatRegistryReference, parseRegistryName, selectorOf } from './reference.js';
 import { RegistrySource } from './source.js';
 
@@ -13,7 +15,7 @@ export const dockerTransport: Transport = {
   },
 };
 
-export class RegistryReference implements ImageReference {
+export class RegistryReference implements WritableReference {
   readonly transport = dockerTransport;
   /** `domain/path`, e.g. `127.0.0.1:5000/app`. */
   readonly path: string;
@@ -30,6 +32,10 @@ export class RegistryReference implements ImageReference {
 
   async openSource(_opts: IoOptions = {}): Promise<ImageSource> {
     return new RegistrySource(this, this.docker, clientFor(apiHost(this.docker.domain)));
+  }
+
+  async openDestination(opts: DestinationOptions = {}): Promise<ImageDestination> {
+    return new RegistryDestination(this, this.docker, clientFor(apiHost(this.docker.domain)), opts);
   }
 }
 
