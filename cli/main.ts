@@ -12,6 +12,7 @@ import { registerLayerCommands } from './commands/layer.js';
 import { registerAttestationsCommand } from './commands/attestations.js';
 import { registerStoreCommands } from './commands/store.js';
 import { registerRegistryCommands } from './commands/registry.js';
+import { registerUiCommand } from './commands/ui.js';
 import { reportError, type Io } from './output.js';
 
 function version(): string {
@@ -64,6 +65,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
   registerAttestationsCommand(program, ctx);
   registerStoreCommands(program, ctx);
   registerRegistryCommands(program, ctx);
+  registerUiCommand(program, ctx);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
   }
