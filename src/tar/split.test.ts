@@ -11,7 +11,7 @@ import { toBytes, type ByteStream } from '../io/stream.js';
 import { needPeer, peerPath } from '../../test/support/peers.js';
 import { readTar } from './reader.js';
 import {
-  assembleTar, assembledSize, cleanPath, crc64, disassembleTar, encodeTarSplitRecord, parseTarSplitRecord, readTarSplit, writeTarSplit,
+  assembleTar, assembledSize, cleanPath, Crc64, crc64, disassembleTar, encodeTarSplitRecord, parseTarSplitRecord, readTarSplit, writeTarSplit,
   type TarSplitFile, type TarSplitRecord,
 } from './split.js';
 import { writeTar, type TarWriteEntry } from './writer.js';
@@ -117,6 +117,11 @@ describe('CRC-64/ISO', () => {
   test('slicing-by-8 equals the bitwise definition at every length and split', () => {
     const data = new Uint8Array(300).map((_, i) => (i * 131 + 7) & 0xff);
     for (const n of [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 300]) assert.equal(hex(crc64(data.subarray(0, n))), slowCrc(data.subarray(0, n)), `length ${n}`);
+    // Any alignment of the view, and any split into updates.
+    for (let off = 1; off < 8; off++) assert.equal(hex(crc64(data.subarray(off, 200 + off))), slowCrc(data.subarray(off, 200 + off)), `offset ${off}`);
+    const c = new Crc64();
+    for (const [a, b] of [[0, 3], [3, 11], [11, 12], [12, 77], [77, 300]] as const) c.update(data.subarray(a, b));
+    assert.equal(hex(c.digest()), slowCrc(data));
   });
 });
 

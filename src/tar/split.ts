@@ -47,76 +47,78 @@ export type TarSplitRecord = TarSplitSegment | TarSplitFile;
 // checksum Go's hash/crc64 computes with crc64.MakeTable(crc64.ISO). Kept as two 32-bit halves
 // (BigInt would be far slower), eight tables for slicing-by-8.
 
-const TABLE_HI: Uint32Array[] = [];
-const TABLE_LO: Uint32Array[] = [];
-{
-  const hi0 = new Uint32Array(256);
-  const lo0 = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let hi = 0;
-    let lo = i;
-    for (let k = 0; k < 8; k++) {
-      const bit = lo & 1;
-      lo = ((lo >>> 1) | ((hi & 1) << 31)) >>> 0;
-      hi = hi >>> 1;
-      if (bit) hi = (hi ^ 0xd8000000) >>> 0;
-    }
-    hi0[i] = hi;
-    lo0[i] = lo;
+// Two flat Int32Array tables (8 × 256 entries for the high and low halves): signed 32-bit values
+// stay small integers in V8, and one flat array indexes faster than eight.
+const HI = new Int32Array(8 * 256);
+const LO = new Int32Array(8 * 256);
+for (let i = 0; i < 256; i++) {
+  let hi = 0;
+  let lo = i;
+  for (let k = 0; k < 8; k++) {
+    const bit = lo & 1;
+    lo = (lo >>> 1) | ((hi & 1) << 31);
+    hi = hi >>> 1;
+    if (bit) hi ^= 0xd8000000 | 0;
   }
-  TABLE_HI.push(hi0);
-  TABLE_LO.push(lo0);
-  for (let t = 1; t < 8; t++) {
-    const ph = TABLE_HI[t - 1]!;
-    const pl = TABLE_LO[t - 1]!;
-    const h = new Uint32Array(256);
-    const l = new Uint32Array(256);
-    for (let i = 0; i < 256; i++) {
-      // table[t][i] = table[0][table[t-1][i] & 0xff] ^ (table[t-1][i] >> 8)
-      const idx = pl[i]! & 0xff;
-      h[i] = (hi0[idx]! ^ (ph[i]! >>> 8)) >>> 0;
-      l[i] = (lo0[idx]! ^ ((pl[i]! >>> 8) | ((ph[i]! & 0xff) << 24))) >>> 0;
-    }
-    TABLE_HI.push(h);
-    TABLE_LO.push(l);
+  HI[i] = hi;
+  LO[i] = lo;
+}
+for (let t = 1; t < 8; t++) {
+  for (let i = 0; i < 256; i++) {
+    // table[t][i] = table[0][table[t-1][i] & 0xff] ^ (table[t-1][i] >> 8)
+    const ph = HI[(t - 1) * 256 + i]!;
+    const pl = LO[(t - 1) * 256 + i]!;
+    const idx = pl & 0xff;
+    HI[t * 256 + i] = HI[idx]! ^ (ph >>> 8);
+    LO[t * 256 + i] = LO[idx]! ^ ((pl >>> 8) | ((ph & 0xff) << 24));
   }
 }
 
 /** Incremental CRC-64/ISO as tar-split stores it. */
 export class Crc64 {
-  private hi = 0xffffffff;
-  private lo = 0xffffffff;
+  private hi = -1;
+  private lo = -1;
 
   update(bytes: Uint8Array): void {
     let hi = this.hi;
     let lo = this.lo;
     let i = 0;
     const n = bytes.length;
-    const [h0, h1, h2, h3, h4, h5, h6, h7] = TABLE_HI as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
-    const [l0, l1, l2, l3, l4, l5, l6, l7] = TABLE_LO as [Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array, Uint32Array];
-    for (; i + 8 <= n; i += 8) {
-      const a = (lo ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))) >>> 0;
-      const b = (hi ^ (bytes[i + 4]! | (bytes[i + 5]! << 8) | (bytes[i + 6]! << 16) | (bytes[i + 7]! << 24))) >>> 0;
-      hi = (h7[a & 0xff]! ^ h6[(a >>> 8) & 0xff]! ^ h5[(a >>> 16) & 0xff]! ^ h4[a >>> 24]! ^
-        h3[b & 0xff]! ^ h2[(b >>> 8) & 0xff]! ^ h1[(b >>> 16) & 0xff]! ^ h0[b >>> 24]!) >>> 0;
-      lo = (l7[a & 0xff]! ^ l6[(a >>> 8) & 0xff]! ^ l5[(a >>> 16) & 0xff]! ^ l4[a >>> 24]! ^
-        l3[b & 0xff]! ^ l2[(b >>> 8) & 0xff]! ^ l1[(b >>> 16) & 0xff]! ^ l0[b >>> 24]!) >>> 0;
+    // Bytes up to a 4-byte boundary one at a time, then 8 at a time through a little-endian word
+    // view (every platform Node runs on is little-endian), then the tail.
+    for (; i < n && ((bytes.byteOffset + i) & 3) !== 0; i++) {
+      const idx = (lo ^ bytes[i]!) & 0xff;
+      lo = ((lo >>> 8) | ((hi & 0xff) << 24)) ^ LO[idx]!;
+      hi = (hi >>> 8) ^ HI[idx]!;
+    }
+    const words = ((n - i) >>> 3) << 1;
+    if (words > 0) {
+      const w = new Int32Array(bytes.buffer, bytes.byteOffset + i, words);
+      for (let k = 0; k < words; k += 2) {
+        const a = lo ^ w[k]!;
+        const b = hi ^ w[k + 1]!;
+        hi = HI[1792 + (a & 0xff)]! ^ HI[1536 + ((a >>> 8) & 0xff)]! ^ HI[1280 + ((a >>> 16) & 0xff)]! ^ HI[1024 + (a >>> 24)]! ^
+          HI[768 + (b & 0xff)]! ^ HI[512 + ((b >>> 8) & 0xff)]! ^ HI[256 + ((b >>> 16) & 0xff)]! ^ HI[b >>> 24]!;
+        lo = LO[1792 + (a & 0xff)]! ^ LO[1536 + ((a >>> 8) & 0xff)]! ^ LO[1280 + ((a >>> 16) & 0xff)]! ^ LO[1024 + (a >>> 24)]! ^
+          LO[768 + (b & 0xff)]! ^ LO[512 + ((b >>> 8) & 0xff)]! ^ LO[256 + ((b >>> 16) & 0xff)]! ^ LO[b >>> 24]!;
+      }
+      i += words * 4;
     }
     for (; i < n; i++) {
       const idx = (lo ^ bytes[i]!) & 0xff;
-      lo = (((lo >>> 8) | ((hi & 0xff) << 24)) ^ l0[idx]!) >>> 0;
-      hi = ((hi >>> 8) ^ h0[idx]!) >>> 0;
+      lo = ((lo >>> 8) | ((hi & 0xff) << 24)) ^ LO[idx]!;
+      hi = (hi >>> 8) ^ HI[idx]!;
     }
     this.hi = hi;
     this.lo = lo;
   }
 
-  /** The 8 checksum bytes, big-endian (as tar-split stores them). */
+  /** The 8 checksum bytes, big-endian (as tar-split stores it). */
   digest(): Uint8Array {
     const out = new Uint8Array(8);
     const v = new DataView(out.buffer);
-    v.setUint32(0, ~this.hi >>> 0);
-    v.setUint32(4, ~this.lo >>> 0);
+    v.setInt32(0, ~this.hi);
+    v.setInt32(4, ~this.lo);
     return out;
   }
 }
