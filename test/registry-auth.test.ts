@@ -22,6 +22,7 @@ const PASSWORD = 's3cret:with-colon';
 function need(t: TestContext): boolean {
   if (!(needPeer(t, 'registry') && needPeer(t, 'skopeo'))) return false;
   if (!hasTool('/usr/bin/htpasswd') || !hasTool('/usr/bin/openssl')) {
+    if (process.env.CI === 'true') throw new Error('htpasswd (apache2-utils) or openssl is missing and CI requires them');
     t.skip('htpasswd (apache2-utils) or openssl is missing');
     return false;
   }
