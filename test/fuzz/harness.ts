@@ -58,16 +58,35 @@ export async function expectClean<T>(what: string, fn: () => T | Promise<T>, ms 
   } catch (err) {
     work = Promise.reject(err);
   }
+  const op = what.split(' ')[0]!;
   try {
-    return { ok: true, value: await withDeadline(work, ms, what) };
+    const value = await withDeadline(work, ms, what);
+    countOutcome(op, 'ok');
+    return { ok: true, value };
   } catch (err) {
     const bad = unacceptable(err);
     if (bad !== undefined) {
+      countOutcome(op, bad.kind);
       if (bad.kind === 'timeout') throw bad;
       throw new FuzzFailure(bad.kind, `${what}: ${bad.message}`, bad.original ?? err);
     }
+    countOutcome(op, (err as { code: string }).code);
     return { ok: false, error: err };
   }
+}
+
+/** How operations ended, `op → outcome → count` (`ok` or the error code): shows how deep the cases reach. */
+export const outcomes = new Map<string, Map<string, number>>();
+
+function countOutcome(op: string, outcome: string): void {
+  let m = outcomes.get(op);
+  if (m === undefined) outcomes.set(op, (m = new Map()));
+  m.set(outcome, (m.get(outcome) ?? 0) + 1);
+}
+
+/** The outcome table as plain data (for posting between threads). */
+export function outcomeSnapshot(): Record<string, Record<string, number>> {
+  return Object.fromEntries([...outcomes].map(([op, m]) => [op, Object.fromEntries(m)]));
 }
 
 /** Deadline per operation: generous, since CI machines are slow and a real hang never ends. */

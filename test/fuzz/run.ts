@@ -19,7 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import fc from 'fast-check';
-import { HEAP_LIMIT_BYTES, heapUsed } from './harness.js';
+import { HEAP_LIMIT_BYTES, heapUsed, outcomeSnapshot } from './harness.js';
 import { describeFailure } from './short.js';
 import { TARGETS, findTarget, propertyOf, useFuzzWorkspace, type Target } from './targets.js';
 
@@ -36,7 +36,7 @@ type ToMain =
   | { type: 'case'; target: string; seed: number }
   | { type: 'batch'; target: string; seed: number; runs: number; ms: number; failure?: string }
   | { type: 'heap'; used: number; failure?: string }
-  | { type: 'done' };
+  | { type: 'done'; outcomes: Record<string, Record<string, number>> };
 
 interface Failure {
   readonly target: string;
@@ -112,7 +112,7 @@ async function workerMain(): Promise<void> {
       : used - baseline > HEAP_GROWTH_LIMIT ? `heap after a collection grew from ${baseline} to ${used} bytes over the run (a leak?)` : undefined;
     post({ type: 'heap', used, ...(failure === undefined ? {} : { failure }) });
   }
-  post({ type: 'done' });
+  post({ type: 'done', outcomes: outcomeSnapshot() });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -142,7 +142,11 @@ async function replay(o: Options): Promise<void> {
   }
 }
 
-function runWorker(names: string[], endAt: number, workspace: string, batch: number | undefined, tally: Map<string, Tally>, failures: Failure[], log: (s: string) => void): Promise<'done' | 'restart'> {
+type Outcomes = Map<string, Map<string, number>>;
+
+function runWorker(
+  names: string[], endAt: number, workspace: string, batch: number | undefined, tally: Map<string, Tally>, failures: Failure[], outcomes: Outcomes, log: (s: string) => void,
+): Promise<'done' | 'restart'> {
   return new Promise((resolve) => {
     const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { targets: names, endAt, workspace, batch } });
     let last = { target: '(start)', seed: undefined as number | undefined };
@@ -182,6 +186,11 @@ function runWorker(names: string[], endAt: number, workspace: string, batch: num
           log(`MEMORY: ${m.failure}`);
         }
       } else {
+        for (const [op, counts] of Object.entries(m.outcomes)) {
+          const into = outcomes.get(op) ?? new Map<string, number>();
+          outcomes.set(op, into);
+          for (const [k, n] of Object.entries(counts)) into.set(k, (into.get(k) ?? 0) + n);
+        }
         finish('done');
       }
     });
@@ -206,6 +215,7 @@ async function main(): Promise<void> {
   const names = o.targets.length > 0 ? o.targets : TARGETS.map((t) => t.name);
   const tally = new Map<string, Tally>(names.map((n) => [n, { cases: 0, batches: 0, ms: 0, failures: 0 }]));
   const failures: Failure[] = [];
+  const outcomes: Outcomes = new Map();
   const started = Date.now();
   const endAt = started + o.minutes * 60_000;
   const log = (s: string): void => void process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0)}s] ${s}\n`);
@@ -217,7 +227,7 @@ async function main(): Promise<void> {
   }, 60_000);
   try {
     for (let restarts = 0; Date.now() < endAt && restarts < 50; restarts++) {
-      if ((await runWorker(names, endAt, workspace, o.batch, tally, failures, log)) === 'done') break;
+      if ((await runWorker(names, endAt, workspace, o.batch, tally, failures, outcomes, log)) === 'done') break;
     }
   } finally {
     clearInterval(progress);
@@ -236,10 +246,15 @@ async function main(): Promise<void> {
     '|---|---:|---:|---:|',
     ...rows,
     '',
+    'How the operations ended (ok, or the BerthError code):',
+    '',
+    ...[...outcomes].sort(([a], [b]) => a.localeCompare(b)).map(([op, m]) => `- ${op}: ${[...m].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ')}`),
+    '',
     ...failures.map((f) => `--- ${f.kind} in ${f.target}${f.seed === undefined ? '' : ` (seed ${f.seed})`}\n${f.text}\n`),
   ].join('\n') + '\n');
   if (o.json !== undefined) {
-    writeFileSync(o.json, `${JSON.stringify({ seconds, total, targets: Object.fromEntries(tally), failures }, null, 2)}\n`);
+    const outcomeData = Object.fromEntries([...outcomes].map(([op, m]) => [op, Object.fromEntries(m)]));
+    writeFileSync(o.json, `${JSON.stringify({ seconds, total, targets: Object.fromEntries(tally), outcomes: outcomeData, failures }, null, 2)}\n`);
   }
   if (failures.length > 0) process.exitCode = 1;
 }
