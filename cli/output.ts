@@ -88,7 +88,7 @@ export function renderTree(node: TreeNode, heading: string): string {
     if (n.role === 'attestation' && n.annotations?.['vnd.docker.reference.digest']) {
       parts.push(`describes ${shortDigest(n.annotations['vnd.docker.reference.digest'])}`);
     }
-    if (n.synthesized) parts.push('(synthesised by berth: docker-archive holds no manifest)');
+    if (n.synthesized) parts.push('(manifest synthesised by berth: the place stores none)');
     if (n.absent) parts.push('(absent)');
     if (n.cycle) parts.push('(cycle: already shown above)');
     if (n.error) parts.push(`ERROR: ${n.error}`);

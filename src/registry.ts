@@ -193,7 +193,7 @@ export async function login(hostText: string, creds: Credentials, opts: IoOption
     const res = await c.request({ method: 'GET', path: '/v2/', what: `logging in to ${host}`, ...(opts.signal ? { signal: opts.signal } : {}) });
     res.discard();
   } catch (err) {
-    if (isAuthFailure(err)) throw new BerthError('BERTH_IO', `logging in to ${host}: the registry refused the user name or password`, { subject: host, got: (err as BerthError).got, cause: err });
+    if (isAuthFailure(err)) throw new BerthError('BERTH_AUTH', `logging in to ${host}: the registry refused the user name or password`, { subject: host, got: (err as BerthError).got, cause: err });
     throw err;
   } finally {
     c.close();

@@ -29,6 +29,8 @@ const FORMAT_NAMES: Record<string, string> = {
   'oci-layout': 'OCI image layout',
   'docker-archive': 'docker-archive, legacy layout',
   'docker-archive-oci': 'docker-archive that is an OCI layout too: Docker 25+ or containerd',
+  'docker-store': 'local image store: a Docker data root',
+  registry: 'registry',
 };
 
 export function registerReadCommands(program: Command, ctx: CommandContext): void {

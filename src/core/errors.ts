@@ -32,6 +32,7 @@ export const ERROR_CODES = [
   'BERTH_EXISTS',
   'BERTH_IO',
   'BERTH_VERIFY_FAILED',
+  'BERTH_AUTH', // a registry refused the credentials, or asked for some (401/403)
   'BERTH_ABORTED',
 ] as const;
 

@@ -49,7 +49,7 @@ export interface EntryPoint {
   readonly problems?: readonly string[];
 }
 
-export type SourceFormat = 'oci-layout' | 'docker-archive' | 'docker-archive-oci';
+export type SourceFormat = 'oci-layout' | 'docker-archive' | 'docker-archive-oci' | 'docker-store' | 'registry';
 
 export interface RootEntry {
   /** Descriptor of the manifest or index this entry names. */

@@ -3,7 +3,7 @@
  * detail}]}`) folded into one line that names the operation, the repository and the digest, with
  * the HTTP status mapped to an error code. URLs are redacted before they reach any message.
  */
-import { BerthError, type ErrorCode } from '../../core/errors.js';
+import { BerthError, isBerthError, type ErrorCode } from '../../core/errors.js';
 
 export interface RegistryErrorEntry {
   readonly code: string;
@@ -39,7 +39,7 @@ export function parseErrorBody(body: Uint8Array | string): RegistryErrorEntry[] 
 export function codeForStatus(status: number, entries: readonly RegistryErrorEntry[] = []): ErrorCode {
   const codes = new Set(entries.map((e) => e.code));
   if (status === 404 || codes.has('MANIFEST_UNKNOWN') || codes.has('BLOB_UNKNOWN') || codes.has('NAME_UNKNOWN')) return 'BERTH_NOT_FOUND';
-  // core has no auth code yet: 401/403 stay BERTH_IO with `got` = the status (isAuthFailure)
+  if (status === 401 || status === 403 || codes.has('UNAUTHORIZED') || codes.has('DENIED')) return 'BERTH_AUTH';
   if (status === 405 || codes.has('UNSUPPORTED')) return 'BERTH_UNSUPPORTED';
   if (status === 429 || codes.has('TOOMANYREQUESTS')) return 'BERTH_IO';
   if (status === 400 && (codes.has('MANIFEST_INVALID') || codes.has('DIGEST_INVALID') || codes.has('SIZE_INVALID'))) return 'BERTH_INVALID_MANIFEST';
@@ -48,6 +48,7 @@ export function codeForStatus(status: number, entries: readonly RegistryErrorEnt
 
 /** True for an error built from a 401 or 403 answer. */
 export function isAuthFailure(err: unknown): boolean {
+  if (isBerthError(err, 'BERTH_AUTH')) return true;
   const got = (err as { got?: unknown } | null)?.got;
   return got === 401 || got === 403;
 }

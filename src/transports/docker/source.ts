@@ -26,7 +26,7 @@ const SCHEMA1 = /^application\/vnd\.docker\.distribution\.manifest\.v1\+(?:prett
 const MAX_RESUMES = 5;
 
 /** The registry entry point's format name. */
-export const REGISTRY_FORMAT = 'registry' as SourceFormat;
+export const REGISTRY_FORMAT: SourceFormat = 'registry';
 
 export interface FetchedManifest {
   readonly descriptor: Descriptor;

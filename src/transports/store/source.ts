@@ -18,8 +18,7 @@ import { configFile } from './imagedb.js';
 import type { LayerEntry } from './layerdb.js';
 import type { StoreReference } from './reference.js';
 
-// TODO(#6): add 'docker-store' to SourceFormat in transports/transport.ts (owned elsewhere).
-const STORE_FORMAT = 'docker-store' as SourceFormat;
+const STORE_FORMAT: SourceFormat = 'docker-store';
 
 type Blob =
   | { readonly kind: 'bytes'; readonly bytes: Uint8Array; readonly location: string }
