@@ -19,6 +19,8 @@ export interface BenchOptions {
   readonly scratch: string;
   /** Only list the cases (and why some are skipped), run nothing. */
   readonly list: boolean;
+  /** Print the tables of the results file, run nothing. */
+  readonly render: boolean;
   /** Skip the physical-limit rows. */
   readonly noLimits: boolean;
   /** Datasets to use (all by default); a missing one triggers the dataset script, which builds all. */
@@ -29,7 +31,7 @@ export interface BenchOptions {
 
 const USAGE = `usage: npm run bench -- [--only REGEX[,REGEX…]] [--runs N] [--warmup N] [--slow-runs N]
                            [--datasets debian,bigfile,manyfiles] [--data DIR] [--scratch DIR]
-                           [--no-limits] [--list] [--out FILE]
+                           [--no-limits] [--list] [--render] [--out FILE]
 
   --only       run the cases whose id matches (ids look like verify-oci/debian, limit/debian/tar-x)
   --runs       timed runs per side, berth and peer alternating (default 5)
@@ -40,6 +42,8 @@ const USAGE = `usage: npm run bench -- [--only REGEX[,REGEX…]] [--runs N] [--w
   --scratch    output directory (default /dev/shm/berth-bench-scratch, else <data>/scratch)
   --no-limits  skip the physical-limit rows
   --list       print the cases and exit
+  --render     print the tables of the results file and exit
+               (with --only, a run updates its cases in the results file and keeps the others)
   --out        results JSON (default bench/results/latest.json)`;
 
 function defaultScratch(data: string): string {
@@ -67,6 +71,7 @@ export function parseOptions(argv: readonly string[], repoRoot: string): BenchOp
   let slowRuns: number | undefined;
   let datasets: string[] | undefined;
   let list = false;
+  let render = false;
   let noLimits = false;
   let out = path.join(repoRoot, 'bench', 'results', 'latest.json');
   for (let i = 0; i < argv.length; i++) {
@@ -87,6 +92,7 @@ export function parseOptions(argv: readonly string[], repoRoot: string): BenchOp
       case '--scratch': scratch = value(); break;
       case '--out': out = value(); break;
       case '--list': list = true; break;
+      case '--render': render = true; break;
       case '--no-limits': noLimits = true; break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break;
       default: throw new Error(`unknown option ${arg}\n${USAGE}`);
@@ -94,6 +100,6 @@ export function parseOptions(argv: readonly string[], repoRoot: string): BenchOp
   }
   data = path.resolve(data);
   return {
-    only, runs, warmup, slowRuns: slowRuns ?? runs, datasets, data, scratch: path.resolve(scratch ?? defaultScratch(data)), list, noLimits, out: path.resolve(out),
+    only, runs, warmup, slowRuns: slowRuns ?? runs, datasets, data, scratch: path.resolve(scratch ?? defaultScratch(data)), list, render, noLimits, out: path.resolve(out),
   };
 }

@@ -1,11 +1,13 @@
 /**
  * Turns the samples into the results JSON and the Markdown tables. Machine paths are replaced
- * by $DATA, $SCRATCH and `.` so the file can be committed and compared across machines.
+ * by $DATA, $SCRATCH and `./` so the file can be committed and compared across machines. The
+ * tables are rendered from the JSON records, so a partial run (--only) can be merged into the
+ * previous results and the whole table printed again.
  */
 import os from 'node:os';
-import type { Goal, Skipped } from './cases.js';
+import type { Goal, Role, Skipped } from './cases.js';
 import { commandText, type Sample } from './measure.js';
-import type { CaseResult, SideResult } from './runner.js';
+import type { CaseResult } from './runner.js';
 
 export interface Stats {
   readonly runs: number;
@@ -18,9 +20,41 @@ export interface Stats {
   readonly rssMiB: number;
 }
 
-export interface Substitutions {
-  readonly pairs: ReadonlyArray<readonly [string, string]>;
+export interface SideRecord {
+  readonly role: Role;
+  readonly tool: string;
+  readonly command: string;
+  readonly stats: Stats | null;
+  readonly samples: readonly Sample[];
 }
+
+export type Verdict = 'met' | 'missed' | 'n/a';
+
+export interface CaseRecord {
+  readonly id: string;
+  readonly date: string;
+  readonly dataset: string;
+  readonly what: string;
+  readonly goal: Goal | null;
+  readonly basisBytes: number | null;
+  readonly error: string | null;
+  readonly ratio: number | null;
+  readonly verdict: Verdict;
+  readonly loadavg: readonly number[];
+  readonly sides: readonly SideRecord[];
+}
+
+export interface Results {
+  readonly date: string;
+  readonly machine: Record<string, unknown>;
+  readonly settings: Record<string, unknown>;
+  readonly cases: readonly CaseRecord[];
+  readonly skipped: readonly Skipped[];
+}
+
+export type Substitutions = ReadonlyArray<readonly [string, string]>;
+
+export const RSS_GOAL_MIB = 200;
 
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -40,80 +74,82 @@ export function stats(samples: readonly Sample[]): Stats | undefined {
 
 function scrub(text: string, subst: Substitutions): string {
   let out = text;
-  for (const [from, to] of subst.pairs) out = out.split(from).join(to);
+  for (const [from, to] of subst) out = out.split(from).join(to);
   return out;
 }
 
-const sideOf = (r: CaseResult, role: string): SideResult | undefined => r.sides.find((s) => s.side.role === role);
-
-export type Verdict = 'met' | 'missed' | 'n/a';
-
-export function verdict(goal: Goal | undefined, berth: Stats | undefined, peer: Stats | undefined): Verdict {
-  if (goal === undefined || berth === undefined) return 'n/a';
+export function verdict(goal: Goal | null | undefined, berth: Stats | null | undefined, peer: Stats | null | undefined): Verdict {
+  if (goal == null || berth == null) return 'n/a';
   if ('seconds' in goal) return berth.median <= goal.seconds ? 'met' : 'missed';
-  if (peer === undefined) return 'n/a';
+  if (peer == null) return 'n/a';
   return berth.median <= goal.ratio * peer.median ? 'met' : 'missed';
 }
 
-export const RSS_GOAL_MIB = 200;
+export function machine(): Record<string, unknown> {
+  return { cpus: os.cpus().length, cpu: os.cpus()[0]?.model.trim() ?? 'unknown', memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.version };
+}
 
-export function resultsJson(results: readonly CaseResult[], skipped: readonly Skipped[], meta: Record<string, unknown>, subst: Substitutions): unknown {
+export function caseRecord(r: CaseResult, subst: Substitutions): CaseRecord {
+  const sides: SideRecord[] = r.sides.map((s) => ({
+    role: s.side.role, tool: s.side.tool, command: scrub(commandText(s.side.cmd), subst), stats: stats(s.samples) ?? null,
+    samples: s.samples.map((x) => ({ wall: +x.wall.toFixed(4), user: x.user, sys: x.sys, rssKiB: x.rssKiB })),
+  }));
+  const b = sides.find((s) => s.role === 'berth')?.stats;
+  const p = sides.find((s) => s.role === 'peer')?.stats;
   return {
-    date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: os.release(), node: process.version },
-    ...meta,
-    cases: results.map((r) => {
-      const b = stats(sideOf(r, 'berth')?.samples ?? []);
-      const p = stats(sideOf(r, 'peer')?.samples ?? []);
-      return {
-        id: r.c.id, dataset: r.c.dataset, what: r.c.what, goal: r.c.goal ?? null, basisBytes: r.c.basisBytes ?? null,
-        error: r.error === undefined ? null : scrub(r.error, subst),
-        ratio: b && p ? b.median / p.median : null, verdict: verdict(r.c.goal, b, p), loadavg: r.load.map((x) => +x.toFixed(2)),
-        sides: r.sides.map((s) => ({
-          role: s.side.role, tool: s.side.tool, command: scrub(commandText(s.side.cmd), subst), stats: stats(s.samples) ?? null,
-          samples: s.samples.map((x) => ({ wall: +x.wall.toFixed(4), user: x.user, sys: x.sys, rssKiB: x.rssKiB })),
-        })),
-      };
-    }),
-    skipped,
+    id: r.c.id, date: new Date().toISOString(), dataset: r.c.dataset, what: r.c.what, goal: r.c.goal ?? null, basisBytes: r.c.basisBytes ?? null,
+    error: r.error === undefined ? null : scrub(r.error, subst), ratio: b && p ? b.median / p.median : null, verdict: verdict(r.c.goal, b, p),
+    loadavg: r.load.map((x) => +x.toFixed(2)), sides,
   };
+}
+
+/** Replaces the records of the cases just run and keeps the others, in the harness's case order. */
+export function mergeCases(previous: readonly CaseRecord[], fresh: readonly CaseRecord[], order: readonly string[]): CaseRecord[] {
+  const byId = new Map(previous.map((c) => [c.id, c]));
+  for (const c of fresh) byId.set(c.id, c);
+  const rank = (id: string): number => {
+    const i = order.indexOf(id);
+    return i < 0 ? order.length : i;
+  };
+  return [...byId.values()].sort((a, b) => rank(a.id) - rank(b.id));
 }
 
 const sec = (x: number): string => (x < 1 ? x.toFixed(3) : x < 10 ? x.toFixed(2) : x.toFixed(1));
 const spread = (s: Stats): string => `${sec(s.min)}–${sec(s.max)}`;
 const mib = (s: Stats): string => s.rssMiB.toFixed(0);
+const loadText = (r: CaseRecord): string => r.loadavg.map((x) => x.toFixed(1)).join('→');
+const sideOf = (r: CaseRecord, role: Role): SideRecord | undefined => r.sides.find((s) => s.role === role);
 
-function goalText(goal: Goal | undefined, v: Verdict): string {
-  if (goal === undefined) return '–';
+function goalText(goal: Goal | null, v: Verdict): string {
+  if (goal === null) return '–';
   const g = 'seconds' in goal ? `< ${goal.seconds} s` : `≤ ${goal.ratio}×`;
   return `${g}: ${v === 'met' ? '**met**' : v === 'missed' ? '**missed**' : 'n/a'}`;
 }
 
-function pairRow(r: CaseResult): string {
-  const bs = sideOf(r, 'berth');
+function pairRow(r: CaseRecord): string {
   const ps = sideOf(r, 'peer');
-  const b = stats(bs?.samples ?? []);
-  const p = stats(ps?.samples ?? []);
-  if (r.error !== undefined && (b === undefined || p === undefined)) {
-    return `| ${r.c.id} | ${ps?.side.tool ?? ''} | failed: ${r.error.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 120)} | | | | | | | | ${loadText(r)} |`;
+  const b = sideOf(r, 'berth')?.stats ?? null;
+  const p = ps?.stats ?? null;
+  if (r.error !== null && (b === null || p === null)) {
+    return `| ${r.id} | ${ps?.tool ?? ''} | failed: ${r.error.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 120)} | | | | | | | | ${loadText(r)} |`;
   }
   const ratio = b && p ? (b.median / p.median).toFixed(2) : '–';
   const rssNote = b && b.rssMiB > RSS_GOAL_MIB ? ' (> 200)' : '';
-  return `| ${r.c.id} | ${ps?.side.tool ?? '–'} | ${b ? sec(b.median) : '–'} | ${p ? sec(p.median) : '–'} | ${ratio} | ${b ? spread(b) : '–'} | ${p ? spread(p) : '–'} | ${b ? mib(b) + rssNote : '–'} | ${p ? mib(p) : '–'} | ${goalText(r.c.goal, verdict(r.c.goal, b, p))} | ${loadText(r)} |`;
+  return `| ${r.id} | ${ps?.tool ?? '–'} | ${b ? sec(b.median) : '–'} | ${p ? sec(p.median) : '–'} | ${ratio} | ${b ? spread(b) : '–'} | ${p ? spread(p) : '–'} | `
+    + `${b ? mib(b) + rssNote : '–'} | ${p ? mib(p) : '–'} | ${goalText(r.goal, r.verdict)} | ${loadText(r)} |`;
 }
 
-const loadText = (r: CaseResult): string => r.load.map((x) => x.toFixed(1)).join('→');
-
-function limitRow(r: CaseResult): string {
-  const s = stats(r.sides[0]?.samples ?? []);
-  if (s === undefined) return `| ${r.c.dataset} | ${r.sides[0]?.side.tool ?? r.c.id} | failed | | | | ${loadText(r)} |`;
-  const mbs = r.c.basisBytes ? (r.c.basisBytes / 1e6 / s.median).toFixed(0) : '–';
-  return `| ${r.c.dataset} | ${r.sides[0]!.side.tool} | ${sec(s.median)} | ${spread(s)} | ${mbs} | ${mib(s)} | ${loadText(r)} |`;
+function limitRow(r: CaseRecord): string {
+  const side = r.sides[0];
+  const s = side?.stats ?? null;
+  if (s === null) return `| ${r.dataset} | ${side?.tool ?? r.id} | failed | | | | ${loadText(r)} |`;
+  const mbs = r.basisBytes ? (r.basisBytes / 1e6 / s.median).toFixed(0) : '–';
+  return `| ${r.dataset} | ${side!.tool} | ${sec(s.median)} | ${spread(s)} | ${mbs} | ${mib(s)} | ${loadText(r)} |`;
 }
 
-export function markdown(results: readonly CaseResult[], skipped: readonly Skipped[], header: string): string {
-  const pairs = results.filter((r) => r.sides.some((s) => s.side.role === 'berth'));
-  const limits = results.filter((r) => r.sides.every((s) => s.side.role === 'limit'));
+export function markdown(cases: readonly CaseRecord[], skipped: readonly Skipped[], header: string): string {
+  const pairs = cases.filter((r) => r.sides.some((s) => s.role === 'berth'));
+  const limits = cases.filter((r) => r.sides.every((s) => s.role === 'limit'));
   const out = [header, ''];
   if (pairs.length > 0) {
     out.push('| case | peer | berth median s | peer median s | berth/peer | berth min–max | peer min–max | berth RSS MiB | peer RSS MiB | goal | load |');

@@ -3,8 +3,7 @@
  * physical limits on the benchmark datasets. Writes bench/results/latest.json and prints the
  * Markdown tables. See bench/README.md.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildCases, type Case, type Context } from './cases.js';
@@ -13,7 +12,7 @@ import { detect } from './detect.js';
 import { stopDockerd } from './dockerd.js';
 import { cleanupMeasure } from './measure.js';
 import { parseOptions, type BenchOptions } from './options.js';
-import { markdown, resultsJson, type Substitutions } from './report.js';
+import { caseRecord, machine, markdown, mergeCases, type Results, type Substitutions } from './report.js';
 import { runCase, type CaseResult } from './runner.js';
 import { Scratch } from './scratch.js';
 
@@ -35,10 +34,20 @@ function plannedData(dir: string, names: readonly DatasetName[]): Data {
   };
 }
 
-function header(opts: BenchOptions, scratch: Scratch): string {
-  const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
-  return `berth bench ${new Date().toISOString().slice(0, 10)}: ${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}; `
-    + `${opts.runs} runs (${opts.slowRuns} for slow cases) after ${opts.warmup} warm-up, alternating berth/peer, page cache warm; outputs on ${scratch.tmpfs ? 'tmpfs' : 'disk'}.`;
+function header(r: Results): string {
+  const m = r.machine;
+  const st = r.settings;
+  return `berth bench ${r.date.slice(0, 10)}: ${String(m.cpus)} × ${String(m.cpu)}, ${String(m.memGiB)} GiB, Linux ${String(m.kernel)}, Node ${String(m.node)}; `
+    + `${String(st.runs)} runs (${String(st.slowRuns)} for slow cases) after ${String(st.warmup)} warm-up, alternating berth/peer, page cache warm; `
+    + `outputs on ${st.scratchOnTmpfs === true ? 'tmpfs' : 'disk'}.`;
+}
+
+async function previousResults(file: string): Promise<Results | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as Results;
+  } catch {
+    return undefined;
+  }
 }
 
 function selected(id: string, opts: BenchOptions): boolean {
@@ -47,6 +56,12 @@ function selected(id: string, opts: BenchOptions): boolean {
 
 async function main(argv: readonly string[]): Promise<number> {
   const opts = parseOptions(argv, REPO);
+  if (opts.render) {
+    const r = await previousResults(opts.out);
+    if (r === undefined) throw new Error(`no results in ${opts.out}`);
+    console.log(markdown(r.cases, r.skipped, header(r)));
+    return 0;
+  }
   const avail = detect(path.join(REPO, 'bin', 'berth'));
   log(`berth commands: ${[...avail.berth].join(', ')}`);
   const names = datasetNames(opts.datasets);
@@ -81,14 +96,20 @@ async function main(argv: readonly string[]): Promise<number> {
     await scratch.cleanup();
     await cleanupMeasure();
   }
-  const subst: Substitutions = {
-    pairs: [[scratch.dir, '$SCRATCH'], [opts.data, '$DATA'], [REPO + path.sep, './'], [process.execPath, 'node']],
+  const subst: Substitutions = [[scratch.dir, '$SCRATCH'], [opts.data, '$DATA'], [REPO + path.sep, './'], [process.execPath, 'node']];
+  const fresh = results.map((r) => caseRecord(r, subst));
+  // A partial run (--only) updates its cases in the previous results instead of dropping the rest.
+  const previous = opts.only !== undefined ? await previousResults(opts.out) : undefined;
+  const out: Results = {
+    date: new Date().toISOString(), machine: machine(),
+    settings: { runs: opts.runs, slowRuns: opts.slowRuns, warmup: opts.warmup, scratchOnTmpfs: scratch.tmpfs, berthCommands: [...avail.berth] },
+    cases: mergeCases(previous?.cases ?? [], fresh, all.cases.map((c) => c.id)),
+    skipped: all.skipped,
   };
-  const json = resultsJson(results, skipped, { runs: opts.runs, slowRuns: opts.slowRuns, warmup: opts.warmup, scratchOnTmpfs: scratch.tmpfs, berthCommands: [...avail.berth] }, subst);
   await mkdir(path.dirname(opts.out), { recursive: true });
-  await writeFile(opts.out, `${JSON.stringify(json, null, 2)}\n`);
-  console.log(markdown(results, skipped, header(opts, scratch)));
-  log(`results: ${path.relative(process.cwd(), opts.out) || opts.out}`);
+  await writeFile(opts.out, `${JSON.stringify(out, null, 2)}\n`);
+  console.log(markdown(out.cases, out.skipped, header(out)));
+  log(`results: ${path.relative(process.cwd(), opts.out) || opts.out}${previous ? ' (merged into the previous results)' : ''}`);
   return results.some((r) => r.error !== undefined) ? 1 : 0;
 }
 
