@@ -3,7 +3,7 @@
  * physical limits on the benchmark datasets. Writes bench/results/latest.json and prints the
  * Markdown tables. See bench/README.md.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildCases, type Case, type Context } from './cases.js';
@@ -85,29 +85,35 @@ async function main(argv: readonly string[]): Promise<number> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  const subst: Substitutions = [[scratch.dir, '$SCRATCH'], [opts.data, '$DATA'], [REPO + path.sep, './'], [process.execPath, 'node']];
+  // A partial run (--only) updates its cases in the previous results instead of dropping the rest.
+  const previous = opts.only !== undefined ? await previousResults(opts.out) : undefined;
   const results: CaseResult[] = [];
+  const save = async (): Promise<Results> => {
+    const out: Results = {
+      date: new Date().toISOString(), machine: machine(),
+      settings: { runs: opts.runs, slowRuns: opts.slowRuns, warmup: opts.warmup, scratchOnTmpfs: scratch.tmpfs, berthCommands: [...avail.berth] },
+      cases: mergeCases(previous?.cases ?? [], results.map((r) => caseRecord(r, subst)), all.cases.map((c) => c.id)),
+      skipped: all.skipped,
+    };
+    await mkdir(path.dirname(opts.out), { recursive: true });
+    await writeFile(`${opts.out}.tmp`, `${JSON.stringify(out, null, 2)}\n`);
+    await rename(`${opts.out}.tmp`, opts.out);
+    return out;
+  };
   try {
     for (const [i, c] of cases.entries()) {
       log(`(${i + 1}/${cases.length}) ${c.id}: ${c.what}`);
       results.push(await runCase(c, { runs: opts.runs, slowRuns: opts.slowRuns, warmup: opts.warmup, log }));
+      // Saved after every case: a long run that is interrupted still leaves its numbers.
+      await save();
     }
   } finally {
     await stopDockerd();
     await scratch.cleanup();
     await cleanupMeasure();
   }
-  const subst: Substitutions = [[scratch.dir, '$SCRATCH'], [opts.data, '$DATA'], [REPO + path.sep, './'], [process.execPath, 'node']];
-  const fresh = results.map((r) => caseRecord(r, subst));
-  // A partial run (--only) updates its cases in the previous results instead of dropping the rest.
-  const previous = opts.only !== undefined ? await previousResults(opts.out) : undefined;
-  const out: Results = {
-    date: new Date().toISOString(), machine: machine(),
-    settings: { runs: opts.runs, slowRuns: opts.slowRuns, warmup: opts.warmup, scratchOnTmpfs: scratch.tmpfs, berthCommands: [...avail.berth] },
-    cases: mergeCases(previous?.cases ?? [], fresh, all.cases.map((c) => c.id)),
-    skipped: all.skipped,
-  };
-  await mkdir(path.dirname(opts.out), { recursive: true });
-  await writeFile(opts.out, `${JSON.stringify(out, null, 2)}\n`);
+  const out = await save();
   console.log(markdown(out.cases, out.skipped, header(out)));
   log(`results: ${path.relative(process.cwd(), opts.out) || opts.out}${previous ? ' (merged into the previous results)' : ''}`);
   return results.some((r) => r.error !== undefined) ? 1 : 0;
