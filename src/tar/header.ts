@@ -182,57 +182,178 @@ export function decodeBlock(block: Uint8Array): BlockFields {
   if (block.length !== BLOCK_SIZE) {
     throw new BerthError('BERTH_INVALID_TAR', `truncated header (want ${BLOCK_SIZE} bytes, got ${block.length})`, { want: BLOCK_SIZE, got: block.length });
   }
-  const stored = parseOctalOrNaN(block.subarray(148, 156));
-  const { unsigned, signed } = computeChecksums(block);
+  return decodeBlockAt(block, 0);
+}
+
+/**
+ * decodeBlock on the 512 bytes at `at` of a larger buffer (no copy). Well-formed ASCII fields
+ * take a fast path; anything unusual (non-ASCII text, base-256 or malformed numbers) goes
+ * through the general code, so results and errors are the same either way.
+ */
+export function decodeBlockAt(buf: Uint8Array, at: number): BlockFields {
+  const b = asBuffer(buf);
+  let stored = fastOctal(b, at + 148, at + 156);
+  if (stored < 0) stored = parseOctalOrNaN(b.subarray(at + 148, at + 156));
+  // Both sums in one pass: the signed sum is the unsigned one minus 256 per byte ≥ 0x80.
+  let { unsigned, high } = byteSums(b, at);
+  for (let i = at + 148; i < at + 156; i++) {
+    const c = b[i]!;
+    unsigned -= c;
+    high -= c >> 7;
+  }
+  unsigned += 8 * 0x20;
+  const signed = unsigned - 256 * high;
   if (stored !== unsigned && stored !== signed) {
-    throw new BerthError('BERTH_INVALID_TAR', `bad header checksum (want ${unsigned}, got ${Number.isNaN(stored) ? JSON.stringify(ascii(block.subarray(148, 156))) : stored})`, {
+    throw new BerthError('BERTH_INVALID_TAR', `bad header checksum (want ${unsigned}, got ${Number.isNaN(stored) ? JSON.stringify(ascii(b.subarray(at + 148, at + 156))) : stored})`, {
       want: unsigned, got: stored,
     });
   }
-  const magic = ascii(block.subarray(257, 263));
-  const version = ascii(block.subarray(263, 265));
-  let format: TarFormat;
-  if (magic === 'ustar\0') format = 'ustar';
-  else if (magic === 'ustar ' && version === ' \0') format = 'gnu';
-  else format = 'v7';
-
-  let nameBytes = cString(block.subarray(0, 100));
-  if (format === 'ustar') {
-    const star = ascii(block.subarray(508, 512)) === 'tar\0';
-    const prefix = cString(block.subarray(345, star ? 476 : 500));
-    if (prefix.length > 0) {
-      const joined = new Uint8Array(prefix.length + 1 + nameBytes.length);
-      joined.set(prefix, 0);
-      joined[prefix.length] = 0x2f;
-      joined.set(nameBytes, prefix.length + 1);
-      nameBytes = joined;
-    }
+  let format: TarFormat = 'v7';
+  if (b[at + 257] === 0x75 && b[at + 258] === 0x73 && b[at + 259] === 0x74 && b[at + 260] === 0x61 && b[at + 261] === 0x72) {
+    if (b[at + 262] === 0) format = 'ustar';
+    else if (b[at + 262] === 0x20 && b[at + 263] === 0x20 && b[at + 264] === 0) format = 'gnu';
   }
-  const name = decodeText(nameBytes);
-  const link = decodeText(cString(block.subarray(157, 257)));
-  const typeflag = String.fromCharCode(block[156]!);
+
+  let nameText = asciiField(b, at, at + 100);
+  let nameRaw: Uint8Array | undefined;
+  if (format === 'ustar') {
+    const star = b[at + 508] === 0x74 && b[at + 509] === 0x61 && b[at + 510] === 0x72 && b[at + 511] === 0;
+    const prefixEnd = at + (star ? 476 : 500);
+    const prefixText = asciiField(b, at + 345, prefixEnd);
+    if (prefixText === undefined || nameText === undefined) {
+      nameText = undefined;
+    } else if (prefixText !== '') {
+      nameText = `${prefixText}/${nameText}`;
+    }
+    if (nameText === undefined) {
+      let nameBytes = cString(b.subarray(at, at + 100));
+      const prefix = cString(b.subarray(at + 345, prefixEnd));
+      if (prefix.length > 0) {
+        const joined = new Uint8Array(prefix.length + 1 + nameBytes.length);
+        joined.set(prefix, 0);
+        joined[prefix.length] = 0x2f;
+        joined.set(nameBytes, prefix.length + 1);
+        nameBytes = joined;
+      }
+      const d = decodeText(nameBytes);
+      nameText = d.text;
+      nameRaw = d.raw;
+    }
+  } else if (nameText === undefined) {
+    const d = decodeText(cString(b.subarray(at, at + 100)));
+    nameText = d.text;
+    nameRaw = d.raw;
+  }
+  let linkText = asciiField(b, at + 157, at + 257);
+  let linkRaw: Uint8Array | undefined;
+  if (linkText === undefined) {
+    const d = decodeText(cString(b.subarray(at + 157, at + 257)));
+    linkText = d.text;
+    linkRaw = d.raw;
+  }
+  const typeflag = CHARS[b[at + 156]!]!;
   const v7 = format === 'v7';
   const fields: BlockFields = {
-    name: name.text,
-    mode: parseNumeric(block.subarray(100, 108), 'mode') & 0o7777,
-    uid: parseNumeric(block.subarray(108, 116), 'uid'),
-    gid: parseNumeric(block.subarray(116, 124), 'gid'),
-    size: parseNumeric(block.subarray(124, 136), 'size'),
-    mtime: parseNumeric(block.subarray(136, 148), 'mtime'),
+    name: nameText,
+    mode: numericAt(b, at + 100, 8, 'mode') & 0o7777,
+    uid: numericAt(b, at + 108, 8, 'uid'),
+    gid: numericAt(b, at + 116, 8, 'gid'),
+    size: numericAt(b, at + 124, 12, 'size'),
+    mtime: numericAt(b, at + 136, 12, 'mtime'),
     typeflag,
-    linkname: link.text,
-    uname: v7 ? '' : utf8Lossy.decode(cString(block.subarray(265, 297))),
-    gname: v7 ? '' : utf8Lossy.decode(cString(block.subarray(297, 329))),
-    devmajor: v7 ? 0 : parseNumeric(block.subarray(329, 337), 'devmajor'),
-    devminor: v7 ? 0 : parseNumeric(block.subarray(337, 345), 'devminor'),
+    linkname: linkText,
+    uname: v7 ? '' : (asciiField(b, at + 265, at + 297) ?? utf8Lossy.decode(cString(b.subarray(at + 265, at + 297)))),
+    gname: v7 ? '' : (asciiField(b, at + 297, at + 329) ?? utf8Lossy.decode(cString(b.subarray(at + 297, at + 329)))),
+    devmajor: v7 ? 0 : numericAt(b, at + 329, 8, 'devmajor'),
+    devminor: v7 ? 0 : numericAt(b, at + 337, 8, 'devminor'),
     format,
   };
-  if (name.raw !== undefined) fields.nameRaw = name.raw;
-  if (link.raw !== undefined) fields.linkRaw = link.raw;
+  if (nameRaw !== undefined) fields.nameRaw = nameRaw;
+  if (linkRaw !== undefined) fields.linkRaw = linkRaw;
   if (fields.size < 0) {
     throw new BerthError('BERTH_INVALID_TAR', `negative size field (got ${fields.size})`, { got: fields.size });
   }
   return fields;
+}
+
+let wordsOf: ArrayBufferLike | undefined;
+let words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+
+/**
+ * Sum of the 512 bytes at `at` and the number of them ≥ 0x80. Four bytes at a time when the
+ * block is 4-byte aligned (it is in reads from files and zlib): two 16-bit lanes of byte sums
+ * (at most 2·255·128, no carry between them) and four 8-bit lanes of high-bit counts (at most 128).
+ */
+function byteSums(b: Uint8Array, at: number): { unsigned: number; high: number } {
+  const start = b.byteOffset + at;
+  if ((start & 3) !== 0) {
+    let unsigned = 0;
+    let high = 0;
+    for (let i = at, end = at + BLOCK_SIZE; i < end; i++) {
+      const c = b[i]!;
+      unsigned += c;
+      high += c >> 7;
+    }
+    return { unsigned, high };
+  }
+  if (wordsOf !== b.buffer) {
+    wordsOf = b.buffer;
+    words = new Uint32Array(b.buffer, 0, b.buffer.byteLength >>> 2);
+  }
+  let lanes = 0;
+  let highs = 0;
+  for (let i = start >>> 2, end = i + BLOCK_SIZE / 4; i < end; i++) {
+    const w = words[i]!;
+    lanes += (w & 0x00ff00ff) + ((w >>> 8) & 0x00ff00ff);
+    highs += (w >>> 7) & 0x01010101;
+  }
+  return {
+    unsigned: (lanes % 0x10000) + Math.floor(lanes / 0x10000),
+    high: (highs & 0xff) + ((highs >>> 8) & 0xff) + ((highs >>> 16) & 0xff) + Math.floor(highs / 0x1000000),
+  };
+}
+
+/** One-character strings by byte value. */
+const CHARS: readonly string[] = Array.from({ length: 256 }, (_, i) => String.fromCharCode(i));
+
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Text of b[start, end) up to the first NUL when it is all ASCII; undefined otherwise (then UTF-8 rules apply). */
+function asciiField(b: Buffer, start: number, end: number): string | undefined {
+  let i = start;
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c === 0) break;
+    if (c >= 0x80) return undefined;
+  }
+  return i === start ? '' : b.toString('latin1', start, i);
+}
+
+/**
+ * The common octal field: optional leading spaces/NULs, octal digits, then only spaces/NULs.
+ * -1 for anything else (base-256, other bytes), which parseNumeric then decides.
+ */
+function fastOctal(b: Uint8Array, start: number, end: number): number {
+  let i = start;
+  while (i < end && (b[i] === 0x20 || b[i] === 0)) i++;
+  let value = 0;
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c < 0x30 || c > 0x37) break;
+    value = value * 8 + (c - 0x30);
+  }
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c !== 0 && c !== 0x20) return -1;
+  }
+  return value;
+}
+
+function numericAt(b: Uint8Array, at: number, width: number, field: string): number {
+  const v = fastOctal(b, at, at + width);
+  return v >= 0 ? v : parseNumeric(b.subarray(at, at + width), field);
 }
 
 function parseOctalOrNaN(b: Uint8Array): number {
@@ -477,6 +598,77 @@ function zeroPadding(n: number): Uint8Array {
  * Returns the blocks to write before the entry's data.
  */
 export function encodeHeader(h: EncodableHeader, opts: EncodeOptions = {}): Uint8Array {
+  const block = new Uint8Array(BLOCK_SIZE);
+  if (encodeUstarInto(h, opts.modeTypeBits !== false, block, 0)) return block;
+  return encodeHeaderGeneral(h, opts);
+}
+
+/** Whether a string is 1–0x7f characters only (so its UTF-8 bytes are its char codes) and at most `width` long. */
+function isShortAscii(s: string, width: number): boolean {
+  if (s.length > width) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0 || c >= 0x80) return false;
+  }
+  return true;
+}
+
+function hasOwnKeys(o: object): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return true;
+  return false;
+}
+
+function writeAscii(buf: Uint8Array, at: number, s: string): void {
+  for (let i = 0; i < s.length; i++) buf[at + i] = s.charCodeAt(i);
+}
+
+/** putOctal for a value known to fit: width-1 zero-padded digits (the NUL is already there). */
+function writeOctal(buf: Uint8Array, at: number, width: number, x: number): void {
+  for (let i = at + width - 2; i >= at; i--) {
+    const d = x % 8;
+    buf[i] = 0x30 + d;
+    x = (x - d) / 8;
+  }
+}
+
+/**
+ * The common case of encodeHeader: one plain ustar block (ASCII names that fit, numbers that
+ * fit, no xattrs or extra records), written into the 512 ZERO bytes at `buf[at]`. Returns false,
+ * having written nothing, when the header needs the general encoder (which also raises its errors).
+ */
+export function encodeUstarInto(h: EncodableHeader, modeTypeBits: boolean, buf: Uint8Array, at: number): boolean {
+  const flag = Object.hasOwn(FLAG_BY_TYPE, h.type) ? FLAG_BY_TYPE[h.type] : undefined;
+  if (flag === undefined) return false;
+  if ((flag === '0' || flag === '3' || flag === '4' || flag === '6') && h.name.endsWith('/')) return false;
+  const mtime = h.mtime >= 0 ? Math.floor(h.mtime + 0.5) : -Math.floor(-h.mtime + 0.5);
+  if (!isShortAscii(h.name, 100) || !isShortAscii(h.linkname, 100) || !isShortAscii(h.uname, 32) || !isShortAscii(h.gname, 32)) return false;
+  if (!fitsInOctal(8, h.uid) || !fitsInOctal(8, h.gid) || !fitsInOctal(12, h.size) || !fitsInOctal(12, mtime)) return false;
+  if (!fitsInOctal(8, h.devmajor) || !fitsInOctal(8, h.devminor) || hasOwnKeys(h.xattrs)) return false;
+  for (const k in h.pax) if (Object.hasOwn(h.pax, k) && !BASIC_PAX_KEYS.has(k)) return false;
+  const typeBits = modeTypeBits ? (TYPE_BITS[flag] ?? 0) : 0;
+  writeAscii(buf, at, h.name);
+  writeOctal(buf, at + 100, 8, (h.mode & 0o7777) | typeBits);
+  writeOctal(buf, at + 108, 8, h.uid);
+  writeOctal(buf, at + 116, 8, h.gid);
+  writeOctal(buf, at + 124, 12, h.size);
+  writeOctal(buf, at + 136, 12, mtime);
+  buf[at + 156] = flag.charCodeAt(0);
+  writeAscii(buf, at + 157, h.linkname);
+  writeAscii(buf, at + 257, 'ustar');
+  buf[at + 263] = 0x30;
+  buf[at + 264] = 0x30;
+  writeAscii(buf, at + 265, h.uname);
+  writeAscii(buf, at + 297, h.gname);
+  writeOctal(buf, at + 329, 8, h.devmajor);
+  writeOctal(buf, at + 337, 8, h.devminor);
+  let sum = 8 * 0x20;
+  for (let i = at, end = at + BLOCK_SIZE; i < end; i++) sum += buf[i]!;
+  writeOctal(buf, at + 148, 7, sum);
+  buf[at + 155] = 0x20;
+  return true;
+}
+
+function encodeHeaderGeneral(h: EncodableHeader, opts: EncodeOptions): Uint8Array {
   const flag = flagFromType(h.type);
   if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
     throw new BerthError('BERTH_INVALID_TAR', `entry type "${flag}" cannot be written directly`, { got: flag });

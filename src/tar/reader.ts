@@ -12,7 +12,7 @@
 import { BerthError, withContext } from '../core/errors.js';
 import type { ByteStream } from '../io/stream.js';
 import {
-  BLOCK_SIZE, MAX_EXTENSION_BYTES, buildHeader, decodeBlock, isHeaderOnlyFlag, isZeroBlock, paddingLength, parsePaxRecords, peekName,
+  BLOCK_SIZE, MAX_EXTENSION_BYTES, buildHeader, decodeBlockAt, isHeaderOnlyFlag, isZeroBlock, paddingLength, parsePaxRecords, peekName,
   type Extensions, type TarHeader,
 } from './header.js';
 
@@ -85,28 +85,46 @@ function invalid(label: string, detail: string, extra: { want?: unknown; got?: u
   return new BerthError('BERTH_INVALID_TAR', `${label}: ${detail}`, extra);
 }
 
+/** A synchronous source for header parsing: throws NEED_MORE when the bytes are not at hand yet. */
+interface SyncBlockReader {
+  read(n: number): Uint8Array;
+}
+
+/** Thrown by a SyncBlockReader that has to wait for input. */
+class NeedMore {
+  constructor(public wanted = 0) {}
+}
+const NEED_MORE = new NeedMore();
+
+type ParsedGroup =
+  | { readonly end: true; readonly first: Uint8Array }
+  | (Omit<Extract<HeaderGroup, { end: false }>, 'raw'> & { readonly parts: Uint8Array[] });
+
 /**
- * Reads one member's header blocks (extension headers included) starting at `offset`.
- * Returns `end` at an all-zero block or at the end of input; throws BERTH_INVALID_TAR otherwise.
+ * The header-group parser proper, synchronous: every byte comes from `r.read`, which returns
+ * exactly the bytes asked for (fewer only at the end of input) or throws NEED_MORE. Parsing has
+ * no side effects, so a caller that gets NEED_MORE can fetch more input and start over.
  */
-export async function readHeaderGroup(r: BlockReader, offset: number, index: number, prevName?: string): Promise<HeaderGroup> {
+function parseHeaderGroup(r: SyncBlockReader, offset: number, index: number, prevName: string | undefined): ParsedGroup {
   const parts: Uint8Array[] = [];
   let at = offset;
   const ext: Extensions = {};
   let pendingName: string | undefined;
   for (;;) {
-    const block = await r.read(BLOCK_SIZE);
+    const block = r.read(BLOCK_SIZE);
     if (parts.length === 0 && (block.length === 0 || isZeroBlock(block))) return { end: true, first: block };
-    const label = entryLabel(index, pendingName ?? (block.length === BLOCK_SIZE ? peekName(block) : undefined), prevName);
+    // Error labels are built only when an error happens (peekName decodes the block again).
+    const labelName = pendingName;
+    const label = (): string => entryLabel(index, labelName ?? (block.length === BLOCK_SIZE ? peekName(block) : undefined), prevName);
     if (block.length < BLOCK_SIZE) {
-      throw invalid(label, `truncated header (want ${BLOCK_SIZE} bytes, got ${block.length})`, { want: BLOCK_SIZE, got: block.length });
+      throw invalid(label(), `truncated header (want ${BLOCK_SIZE} bytes, got ${block.length})`, { want: BLOCK_SIZE, got: block.length });
     }
-    if (isZeroBlock(block)) throw invalid(label, 'extension header not followed by a file header');
+    if (isZeroBlock(block)) throw invalid(label(), 'extension header not followed by a file header');
     let fields;
     try {
-      fields = decodeBlock(block);
+      fields = decodeBlockAt(block, 0);
     } catch (err) {
-      throw withContext(err, label);
+      throw withContext(err, label());
     }
     const flag = fields.typeflag;
     const headerOffset = at;
@@ -115,18 +133,18 @@ export async function readHeaderGroup(r: BlockReader, offset: number, index: num
     if (flag === 'x' || flag === 'L' || flag === 'K' || flag === 'g') {
       const size = fields.size;
       if (size > MAX_EXTENSION_BYTES) {
-        throw new BerthError('BERTH_LIMIT', `${label}: extension header "${flag}" too large (want at most ${MAX_EXTENSION_BYTES} bytes, got ${size})`, {
+        throw new BerthError('BERTH_LIMIT', `${label()}: extension header "${flag}" too large (want at most ${MAX_EXTENSION_BYTES} bytes, got ${size})`, {
           want: MAX_EXTENSION_BYTES, got: size,
         });
       }
-      const data = await r.read(size);
-      if (data.length < size) throw invalid(label, `truncated extension data (want ${size} bytes, got ${data.length})`, { want: size, got: data.length });
+      const data = r.read(size);
+      if (data.length < size) throw invalid(label(), `truncated extension data (want ${size} bytes, got ${data.length})`, { want: size, got: data.length });
       parts.push(data);
       at += size;
       const pad = paddingLength(size);
       if (flag !== 'g') {
-        const padding = await r.read(pad);
-        if (padding.length < pad) throw invalid(label, `truncated padding (want ${pad} bytes, got ${padding.length})`, { want: pad, got: padding.length });
+        const padding = r.read(pad);
+        if (padding.length < pad) throw invalid(label(), `truncated padding (want ${pad} bytes, got ${padding.length})`, { want: pad, got: padding.length });
         parts.push(padding);
         at += pad;
       }
@@ -146,12 +164,12 @@ export async function readHeaderGroup(r: BlockReader, offset: number, index: num
           // A global header is an entry of its own (as in Go): records in header.pax, data in raw.
           const header = buildHeader({ ...fields, size: 0 }, { pax: parsePaxRecords(data) });
           return {
-            end: false, header: { ...header, size: 0 }, raw: concatParts(parts), rawOffset: offset, headerOffset,
+            end: false, header: { ...header, size: 0 }, parts, rawOffset: offset, headerOffset,
             dataOffset: headerOffset + BLOCK_SIZE, dataSize: 0, paddingSize: pad,
           };
         }
       } catch (err) {
-        throw withContext(err, label);
+        throw withContext(err, label());
       }
       continue;
     }
@@ -164,9 +182,47 @@ export async function readHeaderGroup(r: BlockReader, offset: number, index: num
     const dataSize = isHeaderOnlyFlag(flag) ? 0 : header.size;
     if (!Number.isSafeInteger(dataSize)) throw invalid(entryLabel(index, header.name), `size out of range (got ${dataSize})`);
     return {
-      end: false, header, raw: concatParts(parts), rawOffset: offset, headerOffset, dataOffset: headerOffset + BLOCK_SIZE,
+      end: false, header, parts, rawOffset: offset, headerOffset, dataOffset: headerOffset + BLOCK_SIZE,
       dataSize, paddingSize: paddingLength(dataSize),
     };
+  }
+}
+
+/** Serves the reads recorded so far, in order; asks for the next one with NEED_MORE. */
+class ReplayReader implements SyncBlockReader {
+  private next = 0;
+  constructor(private readonly got: readonly Uint8Array[]) {}
+
+  read(n: number): Uint8Array {
+    const b = this.got[this.next];
+    if (b === undefined) {
+      NEED_MORE.wanted = n;
+      throw NEED_MORE;
+    }
+    this.next++;
+    return b;
+  }
+}
+
+/**
+ * Reads one member's header blocks (extension headers included) starting at `offset`.
+ * Returns `end` at an all-zero block or at the end of input; throws BERTH_INVALID_TAR otherwise.
+ */
+export async function readHeaderGroup(r: BlockReader, offset: number, index: number, prevName?: string): Promise<HeaderGroup> {
+  // Each pass replays the reads made so far and stops at the first new one (a group is a few reads).
+  const got: Uint8Array[] = [];
+  for (;;) {
+    let g: ParsedGroup;
+    try {
+      g = parseHeaderGroup(new ReplayReader(got), offset, index, prevName);
+    } catch (err) {
+      if (err !== NEED_MORE) throw err;
+      got.push(await r.read(NEED_MORE.wanted));
+      continue;
+    }
+    if (g.end) return g;
+    const { parts, ...rest } = g;
+    return { ...rest, raw: concatParts(parts) };
   }
 }
 
@@ -189,12 +245,58 @@ function abortError(signal: AbortSignal): BerthError {
   return new BerthError('BERTH_ABORTED', 'reading tar: aborted', { cause: signal.reason });
 }
 
-/** Pull-based buffer over a ByteStream: holds at most one source chunk plus what `read` copies. */
+/** Reads straight from Input's current chunk (views, no copies); NEED_MORE past its end. */
+class ChunkReader implements SyncBlockReader {
+  buf: Uint8Array = EMPTY;
+  pos = 0;
+
+  read(n: number): Uint8Array {
+    const end = this.pos + n;
+    if (end > this.buf.length) throw NEED_MORE;
+    const out = this.buf.subarray(this.pos, end);
+    this.pos = end;
+    return out;
+  }
+}
+
+/**
+ * Copies of small byte ranges (headers, padding) carved out of shared 64 KiB buffers: one
+ * allocation per ~128 headers instead of one off-heap buffer each (which costs more than the
+ * parsing). Large copies get their own buffer.
+ */
+class Slab {
+  private static readonly SIZE = 64 << 10;
+  private buf = new Uint8Array(0);
+  private used = 0;
+
+  copy(src: Uint8Array, at: number, n: number): Uint8Array {
+    if (n > Slab.SIZE >>> 3) return new Uint8Array(src.subarray(at, at + n));
+    if (this.used + n > this.buf.length) {
+      this.buf = new Uint8Array(Slab.SIZE);
+      this.used = 0;
+    }
+    if (Buffer.isBuffer(src)) src.copy(this.buf, this.used, at, at + n);
+    else this.buf.set(src.subarray(at, at + n), this.used);
+    const out = this.buf.subarray(this.used, this.used + n);
+    this.used += n;
+    return out;
+  }
+}
+
+type GroupFields = Omit<Extract<HeaderGroup, { end: false }>, 'raw'>;
+
+/**
+ * Pull-based buffer over a ByteStream: holds at most one source chunk plus what `read` copies.
+ * Whatever lies in the current chunk is also reachable synchronously (tryGroup, available,
+ * take, copy), so entries that fit in a chunk cost no await at all.
+ */
 class Input implements BlockReader {
   private readonly it: AsyncIterator<Uint8Array>;
   private cur: Uint8Array = EMPTY;
   private pos = 0;
   private eof = false;
+  private readonly chunkReader = new ChunkReader();
+  private readonly slab = new Slab();
   offset = 0;
 
   constructor(src: ByteStream, private readonly signal: AbortSignal | undefined) {
@@ -221,12 +323,7 @@ class Input implements BlockReader {
   async read(n: number): Promise<Uint8Array> {
     if (n === 0) return EMPTY;
     if (!(await this.more())) return EMPTY;
-    if (this.cur.length - this.pos >= n) {
-      const out = new Uint8Array(this.cur.subarray(this.pos, this.pos + n));
-      this.pos += n;
-      this.offset += n;
-      return out;
-    }
+    if (this.cur.length - this.pos >= n) return this.copy(n);
     const out = new Uint8Array(n);
     let got = 0;
     while (got < n && (await this.more())) {
@@ -242,11 +339,51 @@ class Input implements BlockReader {
   /** Next piece of at most `n` bytes without copying; empty at the end of input. */
   async next(n: number): Promise<Uint8Array> {
     if (n === 0 || !(await this.more())) return EMPTY;
+    return this.take(n);
+  }
+
+  /** Bytes of the current chunk not consumed yet. */
+  available(): number {
+    return this.cur.length - this.pos;
+  }
+
+  /** Up to `n` bytes of the current chunk, not copied. */
+  take(n: number): Uint8Array {
     const take = Math.min(n, this.cur.length - this.pos);
     const out = this.cur.subarray(this.pos, this.pos + take);
     this.pos += take;
     this.offset += take;
     return out;
+  }
+
+  /** A copy of the next `n` bytes, which must be in the current chunk. */
+  copy(n: number): Uint8Array {
+    const out = this.slab.copy(this.cur, this.pos, n);
+    this.pos += n;
+    this.offset += n;
+    return out;
+  }
+
+  /**
+   * The next header group when all of it is in the current chunk; undefined when it is not
+   * (or at the end of the archive), and then nothing was consumed.
+   */
+  tryGroup(index: number, prevName: string | undefined): { g: GroupFields; raw: Uint8Array } | undefined {
+    if (this.cur.length - this.pos < BLOCK_SIZE) return undefined;
+    const r = this.chunkReader;
+    r.buf = this.cur;
+    r.pos = this.pos;
+    let g: ParsedGroup;
+    try {
+      g = parseHeaderGroup(r, this.offset, index, prevName);
+    } catch (err) {
+      if (err === NEED_MORE) return undefined;
+      throw err;
+    } finally {
+      r.buf = EMPTY;
+    }
+    if (g.end) return undefined;
+    return { g, raw: this.copy(r.pos - this.pos) };
   }
 
   async close(): Promise<void> {
@@ -262,20 +399,22 @@ class StreamEntry implements TarEntry {
   readonly dataOffset: number;
   readonly dataSize: number;
   readonly raw: Uint8Array;
+  private readonly paddingSize: number;
   private remaining: number;
   private bodyTaken = false;
   private finished = false;
   private skipped = false;
   private pad: Uint8Array | undefined;
 
-  constructor(private readonly input: Input, g: Extract<HeaderGroup, { end: false }>, index: number, private readonly paddingSize: number) {
+  constructor(private readonly input: Input, g: GroupFields, raw: Uint8Array, index: number) {
     this.index = index;
     this.header = g.header;
     this.rawOffset = g.rawOffset;
     this.headerOffset = g.headerOffset;
     this.dataOffset = g.dataOffset;
     this.dataSize = g.dataSize;
-    this.raw = g.raw;
+    this.paddingSize = g.paddingSize;
+    this.raw = raw;
     this.remaining = g.dataSize;
   }
 
@@ -295,22 +434,43 @@ class StreamEntry implements TarEntry {
     return invalid(this.label(), `truncated body (want ${this.dataSize} bytes, got ${got})`, { want: this.dataSize, got, subject: this.header.name });
   }
 
+  private movedOn(): BerthError {
+    return new BerthError('BERTH_USAGE', `${this.label()}: body read after the reader moved to the next entry`);
+  }
+
   body(): ByteStream {
     if (this.bodyTaken) throw new BerthError('BERTH_USAGE', `${this.label()}: body() called twice`);
     this.bodyTaken = true;
-    return this.stream();
+    return new BodyIterator(this);
   }
 
-  private async *stream(): AsyncGenerator<Uint8Array> {
-    while (this.remaining > 0) {
-      if (this.finished) throw new BerthError('BERTH_USAGE', `${this.label()}: body read after the reader moved to the next entry`);
-      const chunk = await this.input.next(this.remaining);
-      if (chunk.length === 0) throw this.truncated();
+  /**
+   * One step of the body: the next chunk, or null once the data and its padding are read.
+   * Synchronous while the bytes are in the current chunk. `resumed` says a chunk was handed
+   * out before (reading on after the reader skipped the rest is an error).
+   */
+  step(resumed: boolean): Uint8Array | null | Promise<Uint8Array | null> {
+    if (resumed && this.skipped) throw this.movedOn();
+    if (this.remaining > 0) {
+      if (this.finished) throw this.movedOn();
+      if (this.input.available() === 0) return this.stepAsync();
+      const chunk = this.input.take(this.remaining);
       this.remaining -= chunk.length;
-      yield chunk;
-      if (this.skipped) throw new BerthError('BERTH_USAGE', `${this.label()}: body read after the reader moved to the next entry`);
+      return chunk;
     }
-    await this.readPadding();
+    if (this.pad !== undefined) return null;
+    if (this.input.available() >= this.paddingSize) {
+      this.pad = this.paddingSize === 0 ? EMPTY : this.input.copy(this.paddingSize);
+      return null;
+    }
+    return this.readPadding().then(() => null);
+  }
+
+  private async stepAsync(): Promise<Uint8Array> {
+    const chunk = await this.input.next(this.remaining);
+    if (chunk.length === 0) throw this.truncated();
+    this.remaining -= chunk.length;
+    return chunk;
   }
 
   private async readPadding(): Promise<void> {
@@ -324,6 +484,20 @@ class StreamEntry implements TarEntry {
     this.pad = pad;
   }
 
+  /** finish() without awaiting when the rest of the body and the padding are in the current chunk; false (nothing done) otherwise. */
+  finishSync(): boolean {
+    const need = this.remaining + (this.pad === undefined ? this.paddingSize : 0);
+    if (need > this.input.available()) return false;
+    this.finished = true;
+    if (this.remaining > 0) {
+      this.skipped = true;
+      this.input.take(this.remaining);
+      this.remaining = 0;
+    }
+    if (this.pad === undefined) this.pad = this.paddingSize === 0 ? EMPTY : this.input.copy(this.paddingSize);
+    return true;
+  }
+
   /** Skips what the consumer left of the body, then reads the padding. */
   async finish(): Promise<void> {
     this.finished = true;
@@ -334,6 +508,50 @@ class StreamEntry implements TarEntry {
       this.remaining -= chunk.length;
     }
     await this.readPadding();
+  }
+}
+
+/** The iterator body() returns: a plain object, so chunks already at hand cost one resolved promise each. */
+class BodyIterator implements AsyncIterableIterator<Uint8Array> {
+  /** 0: not started, 1: handed out a chunk, 2: done. */
+  private state: 0 | 1 | 2 = 0;
+
+  constructor(private readonly entry: StreamEntry) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.state === 2) return Promise.resolve({ value: undefined, done: true });
+    let r: Uint8Array | null | Promise<Uint8Array | null>;
+    try {
+      r = this.entry.step(this.state === 1);
+    } catch (err) {
+      this.state = 2;
+      return Promise.reject(err);
+    }
+    if (r instanceof Promise) {
+      return r.then((v) => this.settle(v), (err: unknown) => {
+        this.state = 2;
+        throw err;
+      });
+    }
+    return Promise.resolve(this.settle(r));
+  }
+
+  private settle(v: Uint8Array | null): IteratorResult<Uint8Array> {
+    if (v === null) {
+      this.state = 2;
+      return { value: undefined, done: true };
+    }
+    this.state = 1;
+    return { value: v, done: false };
+  }
+
+  return(): Promise<IteratorResult<Uint8Array>> {
+    this.state = 2;
+    return Promise.resolve({ value: undefined, done: true });
   }
 }
 
@@ -351,36 +569,49 @@ export async function* readTar(src: ByteStream, opts: ReadTarOptions = {}): Asyn
   try {
     for (;;) {
       if (opts.signal?.aborted === true) throw abortError(opts.signal);
-      const g = await readHeaderGroup(input, input.offset, index, prevName);
-      if (g.end) {
-        const parts = [g.first];
-        let total = g.first.length;
-        for (;;) {
-          const chunk = await input.next(1 << 20);
-          if (chunk.length === 0) break;
-          total += chunk.length;
-          if (total > maxTrailer) {
-            throw new BerthError('BERTH_LIMIT', `reading tar trailer: more than ${maxTrailer} bytes after the end-of-archive block (want at most ${maxTrailer})`, {
-              want: maxTrailer, got: total,
-            });
+      // Headers inside the current chunk are parsed without awaiting; the rest (chunk boundaries,
+      // the end of the archive) goes through the general path.
+      let entry: StreamEntry;
+      const fast = input.tryGroup(index, prevName);
+      if (fast !== undefined) {
+        checkEntries(index, maxEntries, fast.g.header.name);
+        entry = new StreamEntry(input, fast.g, fast.raw, index);
+      } else {
+        const g = await readHeaderGroup(input, input.offset, index, prevName);
+        if (g.end) {
+          const parts = [g.first];
+          let total = g.first.length;
+          for (;;) {
+            const chunk = await input.next(1 << 20);
+            if (chunk.length === 0) break;
+            total += chunk.length;
+            if (total > maxTrailer) {
+              throw new BerthError('BERTH_LIMIT', `reading tar trailer: more than ${maxTrailer} bytes after the end-of-archive block (want at most ${maxTrailer})`, {
+                want: maxTrailer, got: total,
+              });
+            }
+            parts.push(new Uint8Array(chunk));
           }
-          parts.push(new Uint8Array(chunk));
+          opts.onTrailer?.(concatParts(parts));
+          return;
         }
-        opts.onTrailer?.(concatParts(parts));
-        return;
+        checkEntries(index, maxEntries, g.header.name);
+        entry = new StreamEntry(input, g, g.raw, index);
       }
-      if (index >= maxEntries) {
-        throw new BerthError('BERTH_LIMIT', `${entryLabel(index, g.header.name)}: too many entries (want at most ${maxEntries})`, {
-          want: maxEntries, got: index + 1, subject: g.header.name,
-        });
-      }
-      const entry = new StreamEntry(input, g, index, g.paddingSize);
       yield entry;
-      await entry.finish();
-      prevName = g.header.name;
+      if (!entry.finishSync()) await entry.finish();
+      prevName = entry.header.name;
       index++;
     }
   } finally {
     await input.close();
+  }
+}
+
+function checkEntries(index: number, maxEntries: number, name: string): void {
+  if (index >= maxEntries) {
+    throw new BerthError('BERTH_LIMIT', `${entryLabel(index, name)}: too many entries (want at most ${maxEntries})`, {
+      want: maxEntries, got: index + 1, subject: name,
+    });
   }
 }
