@@ -13,6 +13,8 @@ import { registerAttestationsCommand } from './commands/attestations.js';
 import { registerStoreCommands } from './commands/store.js';
 import { registerRegistryCommands } from './commands/registry.js';
 import { registerUiCommand } from './commands/ui.js';
+import { registerContainerCommands } from './commands/container.js';
+import { registerMutateCommands } from './commands/mutate.js';
 import { reportError, type Io } from './output.js';
 
 function version(): string {
@@ -66,6 +68,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
   registerStoreCommands(program, ctx);
   registerRegistryCommands(program, ctx);
   registerUiCommand(program, ctx);
+  registerContainerCommands(program, ctx);
+  registerMutateCommands(program, ctx);
   for (const cmd of program.commands) {
     cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
   }

@@ -120,3 +120,33 @@ export {
   type ReferrersList,
   type Credentials,
 } from './registry.js';
+export {
+  listContainers,
+  containerDiff,
+  exportContainer,
+  exportContainerToFile,
+  containerLayerStream,
+  containerLayerToFile,
+  type ContainerOptions,
+  type ContainerInfo,
+  type ContainersResult,
+  type ContainerDiffOptions,
+  type ContainerDiffResult,
+  type ContainerLayerOptions,
+  type ContainerLayerResult,
+  type DiffMode,
+  type FsChange,
+  type ChangeKind,
+} from './containers.js';
+export {
+  appendLayer,
+  setImageConfig,
+  retagImage,
+  configSteps,
+  CHANGE_INSTRUCTIONS,
+  type MutateOptions,
+  type MutateResult,
+  type AppendOptions,
+  type ConfigChanges,
+} from './mutate.js';
+export { layerFromDirectory, layerFromDirectoryDiff, type DirectoryLayerOptions } from './layer/generate.js';

@@ -1,0 +1,107 @@
+/**
+ * Containers of the local store (a Docker data root, `--root`), read offline: `berth containers`,
+ * `berth container diff|export|layer ID`.
+ */
+import type { Command } from 'commander';
+import { containerDiff, containerLayerToFile, exportContainerToFile, listContainers, type ContainersResult, type DiffMode } from '../../src/index.js';
+import { humanSize, parseFormat, table, UsageError, writeJson, type Io } from '../output.js';
+import type { CommandContext } from './read.js';
+
+const FORMAT_HELP = 'output format: text or json';
+
+function ago(iso: string | undefined, now: number): string {
+  const t = iso === undefined ? NaN : Date.parse(iso);
+  if (Number.isNaN(t)) return 'N/A';
+  const s = Math.max(0, Math.trunc((now - t) / 1000));
+  if (s < 60) return `${s} seconds ago`;
+  if (s < 3600) return `${Math.trunc(s / 60)} minutes ago`;
+  if (s < 48 * 3600) return `${Math.trunc(s / 3600)} hours ago`;
+  return `${Math.trunc(s / 86400)} days ago`;
+}
+
+export function renderContainers(r: ContainersResult, now: number, opts: { noTrunc?: boolean } = {}): string {
+  const rows = [['CONTAINER ID', 'IMAGE', 'CREATED', 'STATUS', 'SIZE', 'NAME']];
+  for (const c of r.containers) {
+    rows.push([
+      opts.noTrunc === true ? c.id : c.id.slice(0, 12),
+      c.image ?? (c.imageId !== undefined ? c.imageId.slice(7, 19) : '<unknown>'),
+      ago(c.created, now),
+      c.running === true ? 'running' : c.running === false ? 'stopped' : 'unknown',
+      c.size === undefined ? '-' : humanSize(c.size),
+      c.name ?? '',
+    ]);
+  }
+  return table(rows);
+}
+
+function diffMode(v: string | undefined): DiffMode | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'naive' || v === 'overlay') return v;
+  throw new UsageError(`--mode must be naive or overlay, got "${v}"`);
+}
+
+export function registerContainerCommands(program: Command, ctx: CommandContext): void {
+  const io: Io = ctx.io;
+  const root = (): { root?: string } => {
+    const r = (program.opts() as { root?: string }).root;
+    return r === undefined ? {} : { root: r };
+  };
+
+  program
+    .command('containers')
+    .description('list the containers of the local store (a Docker data root, read offline): ID, image, created, size of the writable layer, name')
+    .option('--no-trunc', 'show full container IDs')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .action((o: { format: string; trunc?: boolean }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const result = await listContainers(root());
+      if (format === 'json') return writeJson(io, result);
+      io.stdout.write(renderContainers(result, Date.now(), { noTrunc: o.trunc === false }));
+      for (const c of result.containers) for (const p of c.problems) io.stderr.write(`note: ${c.id.slice(0, 12)}: ${p}\n`);
+    }));
+
+  const container = program.command('container').description('read a container of the local store offline: diff, export, layer');
+
+  container
+    .command('diff')
+    .description('what a container changed, as `docker diff` prints it (A added, C changed, D deleted)')
+    .argument('<container>', 'container ID, ID prefix or name')
+    .option('--mode <mode>', 'naive (default: dockerd\'s tree comparison, exact) or overlay (dockerd\'s upper-dir walk, used when `docker info` says "Native Overlay Diff: true")')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .action((id: string, o: { format: string; mode?: string }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const mode = diffMode(o.mode);
+      const result = await containerDiff(id, { ...root(), ...(mode !== undefined ? { mode } : {}) });
+      if (format === 'json') return writeJson(io, result);
+      io.stdout.write(result.changes.map((c) => `${c.kind} ${c.path}\n`).join(''));
+    }));
+
+  container
+    .command('export')
+    .description('write the merged file system of a container as a tar, as `docker export` does')
+    .argument('<container>', 'container ID, ID prefix or name')
+    .requiredOption('-o, --output <file>', 'tar file to write (through a temp file and a rename)')
+    .option('--format <format>', `${FORMAT_HELP} (of the summary)`, 'text')
+    .action((id: string, o: { output: string; format: string }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const bytes = await exportContainerToFile(id, o.output, root());
+      if (format === 'json') return writeJson(io, { container: id, output: o.output, bytes });
+      io.stdout.write(`wrote ${o.output} (${humanSize(bytes)})\n`);
+    }));
+
+  container
+    .command('layer')
+    .description('write only the writable layer of a container as an OCI layer tar (overlay whiteouts as .wh. entries, opaque directories as .wh..wh..opq)')
+    .argument('<container>', 'container ID, ID prefix or name')
+    .requiredOption('-o, --output <file>', 'layer file to write')
+    .option('--compression <c>', 'none (default), gzip or zstd')
+    .option('--format <format>', `${FORMAT_HELP} (of the summary)`, 'text')
+    .action((id: string, o: { output: string; format: string; compression?: string }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const c = o.compression ?? 'none';
+      if (c !== 'none' && c !== 'gzip' && c !== 'zstd') throw new UsageError(`--compression must be none, gzip or zstd, got "${c}"`);
+      const result = await containerLayerToFile(id, o.output, { ...root(), compression: c });
+      if (format === 'json') return writeJson(io, result);
+      io.stdout.write(`wrote ${o.output}: ${result.entries} entries, ${humanSize(result.size)}, diff_id ${result.diffId}\n`);
+    }));
+}
