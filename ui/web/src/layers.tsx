@@ -50,7 +50,9 @@ export function LayersView({ reference, platform }: { reference: string; platfor
               />
             </label>
           </div>
-          {tab === 'files' ? <FileTree key={`${reference}|${platform ?? ''}`} reference={reference} platform={platform} onPreview={setPreview} /> : null}
+          <div class="tabbody" hidden={tab !== 'files'}>
+            <FileTree key={`${reference}|${platform ?? ''}`} reference={reference} platform={platform} onPreview={setPreview} />
+          </div>
           {tab === 'changes' && layer !== undefined ? <Changes reference={reference} platform={platform} layer={layer} onPreview={setPreview} /> : null}
           {tab === 'search' ? <Search reference={reference} platform={platform} query={query} onPreview={setPreview} /> : null}
         </div>

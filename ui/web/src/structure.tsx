@@ -53,7 +53,11 @@ function linesOf(n: TreeNode): string[] {
   if (n.absent) out.push('absent: listed, not stored here');
   if (n.synthesized) out.push('synthesised by berth');
   if (n.error) out.push(`error: ${n.error}`);
-  return out.map((l) => (l.length > 38 ? `${l.slice(0, 37)}…` : l));
+  return out;
+}
+
+function clip(l: string): string {
+  return l.length > 38 ? `${l.slice(0, 37)}…` : l;
 }
 
 export function layoutTree(root: TreeNode): { nodes: Placed[]; edges: Edge[]; width: number; height: number } {
@@ -150,7 +154,7 @@ function Graph2({ tree, reference, onOpenLayers }: { tree: TreeResponse; referen
                 data-node={p.id}
                 class={`node role-${p.node.role}${p.node.absent ? ' absent' : ''}${selected?.id === p.id ? ' selected' : ''}`}
                 transform={`translate(${p.x},${p.y})`}
-                tabIndex={0}
+                tabindex={0}
                 role="treeitem"
                 aria-selected={selected?.id === p.id}
                 aria-label={`${p.lines.join(', ')}`}
@@ -159,7 +163,7 @@ function Graph2({ tree, reference, onOpenLayers }: { tree: TreeResponse; referen
               >
                 <title>{p.node.digest ?? p.node.label ?? p.node.role}</title>
                 <rect width={p.w} height={p.h} rx="6" />
-                {p.lines.map((l, i) => <text key={i} x="10" y={20 + i * LINE_H} class={i === 0 ? 'nt' : 'nl'}>{l}</text>)}
+                {p.lines.map((l, i) => <text key={i} x="10" y={20 + i * LINE_H} class={i === 0 ? 'nt' : 'nl'}>{clip(l)}</text>)}
               </g>
             ))}
           </svg>
