@@ -2,7 +2,7 @@
 # Installs the real peer tools berth is tested against, from Debian's packages.
 # Idempotent: packages already present are not reinstalled. Needs root (or sudo).
 set -euo pipefail
-PKGS=(docker.io skopeo umoci tar-split docker-registry busybox-static zstd pigz time jq apache2-utils openssl chromium)
+PKGS=(docker.io skopeo umoci tar-split docker-registry busybox-static zstd pigz time jq apache2-utils openssl chromium attr)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,14 +1,16 @@
 /**
  * The local image store as the `images`, `history` and `trace` commands see it: a Docker data
  * root read offline (docs/formats.md section 10). Every function opens the root, reads what it
- * needs and keeps nothing open. Read-only: nothing here writes, locks or mounts.
+ * needs and keeps nothing open. The read functions never write, lock or mount; the write side
+ * (load, tag, rmi, gc, at the end) writes only under the root's writer lock, never under a live
+ * dockerd, and only roots berth created unless allowed.
  */
 import path from 'node:path';
 import type { Descriptor } from './core/descriptor.js';
 import { digestHex, shortDigest, type Digest } from './core/digest.js';
 import { BerthError } from './core/errors.js';
 import type { IoOptions } from './io/stream.js';
-import { DataRoot, isStoredImage, type StoredImage } from './transports/store/data-root.js';
+import { DataRoot, isStoredImage, shortId, type StoredImage } from './transports/store/data-root.js';
 import { configFile } from './transports/store/imagedb.js';
 import type { LayerEntry } from './transports/store/layerdb.js';
 import { inspectOnDisk, readOverlayInfo, type OnDisk, type OverlayInfo, type StoreDriver } from './transports/store/overlay2.js';
@@ -18,6 +20,18 @@ import { storeTransport } from './transports/store/transport.js';
 import { copyImage, type CopyOptions } from './copy/copy.js';
 import { parseDestinationName } from './copying.js';
 import { layerMembers, resolvePath, type LayerMember, type PathAction } from './transports/store/trace.js';
+import type { Platform } from './core/platform.js';
+import { hostPlatform } from './image/resolve.js';
+import { carriedNames } from './copying.js';
+import { parseImageName } from './transports/all.js';
+import type { ImageSource, NamedRoot, RootEntry } from './transports/transport.js';
+import type { StoreReference } from './transports/store/reference.js';
+import { setStoreWriteDefaults, storeWriteDefaults, StoreDestination, type LoadedImage } from './transports/store/destination.js';
+import { checkStore, type FsckResult } from './transports/store/fsck.js';
+import { collectGarbage, type GcRemoval } from './transports/store/gc.js';
+import { referencedChains, takeInventory } from './transports/store/inventory.js';
+import { assertWritable, failpoint, withStoreLock } from './transports/store/safety.js';
+import { repositoryKeys, rfc3339Nano, StoreWriter } from './transports/store/writer.js';
 
 export type { StoreDriver } from './transports/store/overlay2.js';
 export type { StoreDefaults } from './transports/store/reference.js';
@@ -471,4 +485,247 @@ export async function saveStoreImages(names: readonly string[], file: string, op
   } finally {
     await dst.close();
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The write side: load, tag, rmi, fsck, gc (issue 6)
+
+export type { LoadedImage } from './transports/store/destination.js';
+export type { FsckProblem, FsckResult } from './transports/store/fsck.js';
+export type { GcRemoval } from './transports/store/gc.js';
+
+export interface StoreWriteOptions extends StoreOptions {
+  /** Write to a data root berth did not create (default: refused, such roots are read-only). */
+  readonly allowWrite?: boolean;
+  /** Skip fsync (tests). */
+  readonly fsync?: boolean;
+}
+
+/** Sets whether `store:` destinations may write roots berth did not create (the CLI's --allow-write). */
+export function configureStoreWrites(opts: { allowWrite?: boolean }): void {
+  setStoreWriteDefaults({ ...(opts.allowWrite !== undefined ? { allowWrite: opts.allowWrite } : {}) });
+}
+
+export interface LoadOptions extends StoreWriteOptions {
+  /** For an index: the platform to load (default: the host's). */
+  readonly platform?: Platform;
+  /** Names to give (NAME[:TAG]); default the names the source carries. Only with one image. */
+  readonly tags?: readonly string[];
+  /** Storage driver when the root is created now (default overlay2). */
+  readonly driver?: StoreDriver;
+  readonly onEvent?: CopyOptions['onEvent'];
+}
+
+export interface LoadResult {
+  readonly root: string;
+  readonly driver: StoreDriver;
+  readonly images: readonly LoadedImage[];
+  readonly notes: readonly string[];
+}
+
+/** A view of `src` whose root() is one given root (to copy every image of an archive). */
+function sourceFor(src: ImageSource, root: RootEntry): ImageSource {
+  return {
+    reference: src.reference,
+    entryPoint: (o) => src.entryPoint(o),
+    root: async () => root,
+    open: (d, o) => src.open(d, o),
+    has: (d, o) => src.has(d, o),
+    close: async () => undefined,
+  };
+}
+
+/**
+ * `docker load`, offline: every image of `source` (an archive, a layout, any reference berth
+ * reads; one reference's image when it selects one) into the data root, through the copy engine
+ * and the store destination. Layers the root has (by chainID) are reused.
+ */
+export async function loadImages(source: string, opts: LoadOptions = {}): Promise<LoadResult> {
+  const root = path.resolve(opts.root ?? defaultStoreRoot());
+  const srcRef = await parseImageName(source);
+  const dstRef = storeTransport.parseReference(`[${root}]`) as StoreReference;
+  const dst = await StoreDestination.open(dstRef, {
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.fsync !== undefined ? { fsync: opts.fsync } : {}),
+    ...(opts.allowWrite !== undefined ? { allowWrite: opts.allowWrite } : {}),
+    ...(opts.driver !== undefined ? { driver: opts.driver } : {}),
+  });
+  try {
+    const src = await srcRef.openSource(opts);
+    const notes: string[] = [];
+    const named: NamedRoot[] = [];
+    try {
+      const roots: RootEntry[] = srcRef.selector !== undefined ? [await src.root(opts)] : [...(await src.entryPoint(opts)).roots];
+      if (roots.length === 0) throw new BerthError('BERTH_NOT_FOUND', `${source}: holds no image`, { subject: source });
+      if (opts.tags !== undefined && opts.tags.length > 0 && roots.length > 1) {
+        throw new BerthError('BERTH_USAGE', `${source}: holds ${roots.length} images; --tag names a single image`, { subject: source });
+      }
+      for (const r of roots) {
+        const result = await copyImage(sourceFor(src, r), dst, {
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+          platforms: [opts.platform ?? hostPlatform()],
+          attestations: 'drop',
+        });
+        for (const n of result.notes) if (!notes.includes(n)) notes.push(n);
+        // As docker load: names that are full references; a bare ref.name tag (`latest`) names nothing.
+        const names = opts.tags !== undefined && opts.tags.length > 0 ? opts.tags : carriedNames(r.names).filter((n) => n.includes(':') || n.includes('/'));
+        named.push({ descriptor: result.root, names });
+      }
+    } finally {
+      await src.close();
+    }
+    await dst.commit(named, opts);
+    return { root: dstRef.path, driver: (await DataRoot.open(root)).driver, images: dst.loaded, notes: [...notes, ...dst.notes] };
+  } finally {
+    await dst.close();
+  }
+}
+
+/** Runs `fn` on an open root with the writer lock held, after the write checks. */
+async function writeLocked<T>(opts: StoreWriteOptions, fn: (store: DataRoot) => Promise<T>): Promise<T> {
+  const root = path.resolve(opts.root ?? defaultStoreRoot());
+  const allowWrite = opts.allowWrite ?? storeWriteDefaults().allowWrite === true;
+  const state = await assertWritable(root, { allowWrite });
+  if (state === 'absent' || state === 'empty') throw new BerthError('BERTH_NOT_FOUND', `store ${root}: holds no images (nothing to change)`, { subject: root });
+  return withStoreLock(root, async () => {
+    await assertWritable(root, { allowWrite });
+    return fn(await DataRoot.open(root));
+  });
+}
+
+export interface TagResult {
+  readonly id: Digest;
+  /** The familiar name written, e.g. `app:2`. */
+  readonly name: string;
+  /** The image the name pointed at before, if another one. */
+  readonly replaced?: Digest;
+}
+
+/** `docker tag SRC DST`, offline: DST (NAME[:TAG], default tag latest) now names SRC's image. */
+export async function tagStoreImage(srcName: string, dstName: string, opts: StoreWriteOptions = {}): Promise<TagResult> {
+  return writeLocked(opts, async (store) => {
+    const image = await imageNamed(store, splitName(srcName, opts).name ?? srcName);
+    let keys;
+    try {
+      keys = repositoryKeys(dstName);
+    } catch (err) {
+      throw new BerthError('BERTH_INVALID_REFERENCE', `tag ${JSON.stringify(dstName)}: ${(err as Error).message}`, { subject: dstName, cause: err });
+    }
+    if (keys.kind === 'digest') throw new BerthError('BERTH_INVALID_REFERENCE', `tag ${JSON.stringify(dstName)}: refusing to create a tag with a digest reference`, { subject: dstName });
+    const before = lookupReference(await store.repositories(), keys.reference)?.id;
+    const writer = new StoreWriter(store, opts.fsync !== undefined ? { fsync: opts.fsync } : {});
+    await writer.updateRepositories((r) => {
+      (r[keys.repository] ??= {})[keys.reference] = image.id;
+    });
+    await writer.writeMetadata(image.id, 'lastUpdated', rfc3339Nano());
+    return { id: image.id, name: keys.reference, ...(before !== undefined && before !== image.id ? { replaced: before } : {}) };
+  });
+}
+
+export interface RemoveOptions extends StoreWriteOptions {
+  /** Remove images that containers use, and images named in several repositories, by ID. */
+  readonly force?: boolean;
+}
+
+export interface RemoveResult {
+  /** docker rmi's lines, in order: `Untagged: app:1`, `Deleted: sha256:…`. */
+  readonly untagged: readonly string[];
+  readonly deleted: readonly Digest[];
+  /** Chains of the layers removed. */
+  readonly layers: readonly Digest[];
+}
+
+/**
+ * `docker rmi NAME|ID...`, offline. A name is untagged; an image whose last name goes (or named
+ * by ID) is deleted, with the layers no other image or container uses (top first, so a crash
+ * never leaves a layer without its parent). An image a container uses needs `force` (its layers
+ * stay for the container); an image other images name as their parent cannot be removed.
+ */
+export async function removeStoreImages(names: readonly string[], opts: RemoveOptions = {}): Promise<RemoveResult> {
+  if (names.length === 0) throw new BerthError('BERTH_USAGE', 'rmi: at least one image is required', {});
+  return writeLocked(opts, async (store) => {
+    const writer = new StoreWriter(store, opts.fsync !== undefined ? { fsync: opts.fsync } : {});
+    const untagged: string[] = [];
+    const deleted: Digest[] = [];
+    const layers: Digest[] = [];
+    for (const text of names) {
+      const { name } = splitName(text, opts);
+      if (name === undefined) throw new BerthError('BERTH_USAGE', 'rmi: an image name or ID is required', {});
+      const repos = await store.repositories();
+      const inv = await takeInventory(store);
+      const byId = name.startsWith('@') || /^(?:sha256:)?[a-f0-9]{1,64}$/.test(name) && lookupReference(repos, name) === undefined;
+      const id = await store.resolve(name);
+      if (id === undefined) throw new BerthError('BERTH_NOT_FOUND', `rmi: no image ${JSON.stringify(name)} in store ${store.root}`, { subject: name });
+      const refs = repos.refs.filter((r) => r.id === id);
+      const ref = byId ? undefined : lookupReference(repos, name);
+      const remaining = ref === undefined ? [] : refs.filter((r) => r.reference !== ref.reference);
+      const users = inv.containers.filter((c) => c.image === id);
+      const children = inv.images.filter((i) => i.parent === id);
+      if (ref !== undefined && remaining.length > 0) {
+        // Only a name goes.
+        await writer.updateRepositories((r) => {
+          delete r[ref.repository]?.[ref.reference];
+        });
+        untagged.push(ref.reference);
+        continue;
+      }
+      if (byId && new Set(refs.map((r) => r.repository)).size > 1 && opts.force !== true) {
+        throw new BerthError('BERTH_USAGE', `rmi: conflict: unable to delete ${shortId(id)} (must be forced) - image is referenced in multiple repositories`, { subject: name });
+      }
+      if (users.length > 0 && opts.force !== true) {
+        const c = users[0]!;
+        throw new BerthError('BERTH_USAGE', `rmi: conflict: unable to ${ref ? `remove repository reference ${JSON.stringify(ref.reference)}` : `delete ${shortId(id)}`} (must force) - container ${c.id.slice(0, 12)}${c.name ? ` (${c.name})` : ''} is using its referenced image ${shortId(id)}`, { subject: name });
+      }
+      if (children.length > 0) {
+        throw new BerthError('BERTH_USAGE', `rmi: conflict: unable to delete ${shortId(id)} (cannot be forced) - image has dependent child images (${children.map((c) => shortId(c.id)).join(', ')})`, { subject: name });
+      }
+      // Names first, then the image record, then the layers it alone used (top first).
+      if (refs.length > 0) {
+        await writer.updateRepositories((r) => {
+          for (const x of refs) delete r[x.repository]?.[x.reference];
+        });
+        failpoint('rmi-untagged');
+        for (const x of refs) untagged.push(x.reference);
+      }
+      await writer.removeImageRecord(id);
+      deleted.push(id);
+      const image = inv.images.find((i) => i.id === id);
+      const stillUsed = referencedChains(inv, new Set([id]));
+      for (const chain of [...(image?.chains ?? [])].reverse()) {
+        if (stillUsed.has(chain) || !inv.layers.has(chain)) break;
+        await writer.removeLayer(chain);
+        layers.push(chain);
+      }
+    }
+    return { untagged, deleted, layers };
+  });
+}
+
+export interface FsckStoreOptions extends StoreOptions {
+  /** Rebuild and hash every layer (default true). */
+  readonly content?: boolean;
+}
+
+/** `berth store fsck`: every problem of the data root as one line (reads only). */
+export async function fsckStore(opts: FsckStoreOptions = {}): Promise<FsckResult> {
+  const store = await DataRoot.open(path.resolve(opts.root ?? defaultStoreRoot()));
+  return checkStore(store, { ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.content !== undefined ? { content: opts.content } : {}) });
+}
+
+export interface GcStoreOptions extends StoreWriteOptions {
+  readonly dryRun?: boolean;
+}
+
+export interface GcResult {
+  readonly root: string;
+  readonly removed: readonly GcRemoval[];
+  readonly dryRun: boolean;
+}
+
+/** `berth store gc`: removes unreferenced layers, orphan driver directories, dead links and temp leftovers. */
+export async function gcStore(opts: GcStoreOptions = {}): Promise<GcResult> {
+  const run = async (store: DataRoot) => ({ root: store.root, removed: await collectGarbage(store, opts), dryRun: opts.dryRun === true });
+  if (opts.dryRun === true) return run(await DataRoot.open(path.resolve(opts.root ?? defaultStoreRoot())));
+  return writeLocked(opts, run);
 }

@@ -1,11 +1,13 @@
 /**
- * The local store commands: images, history, trace; and the global `--root DIR` that every
- * command's `store:NAME` and bare `NAME[:TAG]` references use.
+ * The local store commands: images, history, trace, save, and the write side: load, tag, rmi,
+ * store fsck, store gc; and the global `--root DIR` that every command's `store:NAME` and bare
+ * `NAME[:TAG]` references use, with `--allow-write` for roots berth did not create.
  */
 import type { Command } from 'commander';
 import {
-  configureStore, listStoreImages, saveStoreImages, storeHistory, traceStore,
-  type StoreHistoryResult, type StoreImagesResult, type TraceResult,
+  configureStore, configureStoreWrites, fsckStore, gcStore, listStoreImages, loadImages, parsePlatform, removeStoreImages, saveStoreImages, storeHistory,
+  tagStoreImage, traceStore,
+  type FsckResult, type GcResult, type LoadResult, type RemoveResult, type StoreHistoryResult, type StoreImagesResult, type TraceResult,
 } from '../../src/index.js';
 import { parseFormat, table, UsageError, writeJson, type Io } from '../output.js';
 import type { CommandContext } from './read.js';
@@ -211,9 +213,11 @@ export function renderTrace(r: TraceResult): string {
 export function registerStoreCommands(program: Command, ctx: CommandContext): void {
   const io: Io = ctx.io;
   program.option('--root <dir>', 'the local image store (a Docker data root) for store:NAME and bare NAME[:TAG] references (default: $BERTH_ROOT, else $XDG_DATA_HOME/berth, else ~/.local/share/berth)');
+  program.option('--allow-write', 'let load, tag, rmi, gc and copy to store: change a data root berth did not create (never one a running dockerd uses)');
   program.hook('preAction', () => {
-    const root = (program.opts() as { root?: string }).root;
+    const { root, allowWrite } = program.opts() as { root?: string; allowWrite?: boolean };
     configureStore({ ...(root !== undefined ? { root } : {}), env: io.env });
+    configureStoreWrites({ allowWrite: allowWrite === true });
   });
 
   program
@@ -258,6 +262,118 @@ export function registerStoreCommands(program: Command, ctx: CommandContext): vo
     }));
 
   registerSaveCommand(program, ctx);
+  registerWriteCommands(program, ctx);
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+export function renderLoad(r: LoadResult): string {
+  const out: string[] = [];
+  for (const img of r.images) {
+    for (const m of img.moved) out.push(`The image ${m.name} already exists, renaming the old one with ID ${m.from} to empty string`);
+    if (img.names.length === 0) out.push(`Loaded image ID: ${img.id}`);
+    for (const n of img.names) out.push(`Loaded image: ${n}`);
+  }
+  return out.length === 0 ? '' : `${out.join('\n')}\n`;
+}
+
+export function renderRemove(r: RemoveResult): string {
+  const out = [...r.untagged.map((u) => `Untagged: ${u}`), ...r.deleted.map((d) => `Deleted: ${d}`), ...r.layers.map((l) => `Deleted: ${l}`)];
+  return out.length === 0 ? '' : `${out.join('\n')}\n`;
+}
+
+export function renderFsck(r: FsckResult): string {
+  const out = r.problems.map((p) => `${p.kind}: ${p.message}`);
+  const summary = `${r.images} image${r.images === 1 ? '' : 's'}, ${r.layers} layer${r.layers === 1 ? '' : 's'} (${r.layersVerified} rebuilt and hashed)`;
+  out.push(r.problems.length === 0 ? `ok: ${summary}` : `${r.problems.length} problem${r.problems.length === 1 ? '' : 's'} in ${summary}`);
+  return `${out.join('\n')}\n`;
+}
+
+export function renderGc(r: GcResult): string {
+  if (r.removed.length === 0) return 'nothing to remove\n';
+  const verb = r.dryRun ? 'would remove' : 'removed';
+  return `${r.removed.map((x) => `${verb} ${x.kind} ${x.path}`).join('\n')}\n`;
+}
+
+export function registerWriteCommands(program: Command, ctx: CommandContext): void {
+  const io: Io = ctx.io;
+  program
+    .command('load')
+    .description('load images into the local store, as `docker load` does: any archive, layout or reference berth reads; layers the store has are reused')
+    .argument('[ref]', 'what to load (an archive, a layout, or any reference); or use -i')
+    .option('-i, --input <file>', 'read from this archive or layout')
+    .option('--platform <os/arch[/variant]>', 'for a multi-platform image: which one (default: this host\'s)')
+    .option('-t, --tag <NAME[:TAG]>', 'name the image so instead of the names the source carries (repeatable; one image only)', collect)
+    .option('--driver <overlay2|vfs>', 'storage driver when the store is created now (default overlay2)')
+    .option('-q, --quiet', 'print nothing but errors')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .action((ref: string | undefined, o: { input?: string; platform?: string; tag?: string[]; driver?: string; quiet?: boolean; format: string }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      if ((ref === undefined) === (o.input === undefined)) throw new UsageError('load: give what to load, either as an argument or with -i FILE (not both)');
+      if (o.driver !== undefined && o.driver !== 'overlay2' && o.driver !== 'vfs') throw new UsageError(`--driver must be overlay2 or vfs, got "${o.driver}"`);
+      const result = await loadImages((ref ?? o.input)!, {
+        ...(o.platform !== undefined ? { platform: parsePlatform(o.platform) } : {}),
+        ...(o.tag !== undefined ? { tags: o.tag } : {}),
+        ...(o.driver !== undefined ? { driver: o.driver as 'overlay2' | 'vfs' } : {}),
+      });
+      if (format === 'json') return writeJson(io, result);
+      if (o.quiet !== true) io.stdout.write(renderLoad(result));
+      for (const n of result.notes) io.stderr.write(`note: ${n}\n`);
+    }));
+
+  program
+    .command('tag')
+    .description('give an image of the local store another name, as `docker tag` does')
+    .argument('<source>', 'NAME[:TAG], an image ID or ID prefix')
+    .argument('<target>', 'the new NAME[:TAG] (tag latest when omitted)')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .action((src: string, dst: string, o: { format: string }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const result = await tagStoreImage(src, dst);
+      if (format === 'json') return writeJson(io, result);
+    }));
+
+  program
+    .command('rmi')
+    .description('remove images from the local store, as `docker rmi` does: a name is untagged; an image with no name left is deleted with the layers no other image uses')
+    .argument('<name...>', 'NAME[:TAG], an image ID or ID prefix')
+    .option('-f, --force', 'also remove images that containers use (their layers stay), and images named in several repositories')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .action((names: string[], o: { force?: boolean; format: string }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const result = await removeStoreImages(names, { force: o.force === true });
+      if (format === 'json') return writeJson(io, result);
+      io.stdout.write(renderRemove(result));
+    }));
+
+  const store = program.command('store').description('maintain the local store: fsck, gc');
+  store.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+  store
+    .command('fsck')
+    .description('check the local store: names, images, every layer rebuilt from tar-split against its diff_id, overlay2 links; orphans; one line per problem, exit 1 when any')
+    .option('--no-content', 'skip rebuilding and hashing the layers')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .action((o: { content?: boolean; format: string }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const result = await fsckStore({ content: o.content !== false });
+      if (format === 'json') writeJson(io, result);
+      else io.stdout.write(renderFsck(result));
+      return result.problems.length > 0 ? 1 : 0;
+    }));
+  store
+    .command('gc')
+    .description('remove what no image or container needs: unreferenced layers, orphan driver directories, dead overlay2 links, leftovers of interrupted writes')
+    .option('-n, --dry-run', 'list what would be removed, remove nothing')
+    .option('--format <format>', FORMAT_HELP, 'text')
+    .action((o: { dryRun?: boolean; format: string }) => ctx.run(async () => {
+      const format = parseFormat(o.format);
+      const result = await gcStore({ dryRun: o.dryRun === true });
+      if (format === 'json') return writeJson(io, result);
+      io.stdout.write(renderGc(result));
+    }));
+  for (const cmd of store.commands) cmd.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
 }
 
 export function registerSaveCommand(program: Command, ctx: CommandContext): void {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BerthError } from '../../core/errors.js';
 import type { IoOptions } from '../../io/stream.js';
-import type { ImageReference, ImageSelector, ImageSource, Transport } from '../transport.js';
+import type { DestinationOptions, ImageDestination, ImageSelector, ImageSource, Transport, WritableReference } from '../transport.js';
 
 export interface StoreDefaults {
   /** `--root`: wins over the environment. */
@@ -55,7 +55,7 @@ export function parseStoreReference(rest: string): StoreReferenceParts {
   return { root, name: name === '' ? undefined : name };
 }
 
-export class StoreReference implements ImageReference {
+export class StoreReference implements WritableReference {
   /** The data root (absolute). */
   readonly path: string;
   readonly selector: ImageSelector | undefined;
@@ -64,6 +64,7 @@ export class StoreReference implements ImageReference {
     readonly transport: Transport,
     readonly parts: StoreReferenceParts,
     private readonly opener: (ref: StoreReference, opts: IoOptions) => Promise<ImageSource>,
+    private readonly destinationOpener?: (ref: StoreReference, opts: DestinationOptions) => Promise<ImageDestination>,
   ) {
     this.path = parts.root !== undefined ? path.resolve(parts.root) : defaultStoreRoot();
     this.selector = parts.name === undefined ? undefined : { kind: 'name', name: parts.name };
@@ -80,5 +81,11 @@ export class StoreReference implements ImageReference {
 
   openSource(opts: IoOptions = {}): Promise<ImageSource> {
     return this.opener(this, opts);
+  }
+
+  /** Opens the store for writing (`berth copy X store:NAME`, `berth load`). */
+  openDestination(opts: DestinationOptions = {}): Promise<ImageDestination> {
+    if (this.destinationOpener === undefined) throw new BerthError('BERTH_UNSUPPORTED', `${this.toString()}: cannot be written`, { subject: this.toString() });
+    return this.destinationOpener(this, opts);
   }
 }

@@ -1,7 +1,8 @@
-/** `store:[ROOT]NAME[:TAG]`, `store:[ROOT]@ID`: images in a Docker-compatible data root (read-only for now). */
+/** `store:[ROOT]NAME[:TAG]`, `store:[ROOT]@ID`: images in a Docker-compatible data root, read and written. */
 import { isBerthError } from '../../core/errors.js';
 import type { Transport } from '../transport.js';
 import { DataRoot } from './data-root.js';
+import { StoreDestination } from './destination.js';
 import { defaultStoreRoot, parseStoreReference, StoreReference } from './reference.js';
 import { storeReferenceKey } from './repositories.js';
 import { StoreSource } from './source.js';
@@ -11,7 +12,8 @@ export { defaultStoreRoot, setStoreDefaults, type StoreDefaults } from './refere
 export const storeTransport: Transport = {
   name: 'store',
   parseReference(rest) {
-    return new StoreReference(storeTransport, parseStoreReference(rest), async (ref) => new StoreSource(ref, await DataRoot.open(ref.path)));
+    return new StoreReference(storeTransport, parseStoreReference(rest), async (ref) => new StoreSource(ref, await DataRoot.open(ref.path)),
+      (ref, opts) => StoreDestination.open(ref, opts));
   },
 };
 

@@ -1,0 +1,351 @@
+/**
+ * The write primitives of a data root, in the order dockerd's loader uses them (formats.md 10.11,
+ * 10.12), each made crash-safe by staging and rename:
+ *
+ * - a layer is PREPARED out of sight: its files in `overlay2/.berth-tmp-…/` (or `vfs/dir/…`),
+ *   its layerdb files (`diff`, `size`, `cache-id`, `parent`, `tar-split.json.gz`) in
+ *   `layerdb/tmp/.berth-tmp-…/`; then PUBLISHED: the driver directory renamed to its cache-id, the
+ *   `l/` link made, the parent marked `committed`, and last the layerdb directory renamed to
+ *   `layerdb/sha256/<chainID>` — the one step that makes the layer exist;
+ * - an image config goes to `imagedb/content/sha256/<id>` by temp file + rename (0600);
+ * - repositories.json is rewritten by temp file + rename (0600).
+ *
+ * A crash leaves at most temp directories and unreferenced layers or driver directories, which
+ * `berth store gc` removes; never a layerdb entry without its files, nor a name without its image.
+ * Every function here expects the caller to hold the writer lock (safety.ts).
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { chmod, mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { digestHex, isDigest, type Digest } from '../../core/digest.js';
+import { BerthError, withContext } from '../../core/errors.js';
+import { familiarName, parseDockerReference } from '../../core/reference.js';
+import { fsyncDir, TEMP_PREFIX, writeFileAtomic } from '../../io/atomic-file.js';
+import type { ByteStream, IoOptions } from '../../io/stream.js';
+import { applyLayer } from './apply.js';
+import type { DataRoot } from './data-root.js';
+import { configFile } from './imagedb.js';
+import { layerDir } from './layerdb.js';
+import { failpoint } from './safety.js';
+
+const run = promisify(execFile);
+
+/** A new cache-id: 64 random hex (dockerd's stringid.GenerateRandomID). */
+export function newCacheId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+/** A new overlay2 short link name: 26 characters of base32 (dockerd's generateID(16) in base32). */
+export function newLinkId(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const bytes = randomBytes(26);
+  let out = '';
+  for (const b of bytes) out += alphabet[b & 31];
+  return out;
+}
+
+/** A temp name that says which process made it (gc removes those of dead processes only). */
+export function tempName(label: string): string {
+  return `${TEMP_PREFIX}${process.pid}-${label}-${randomBytes(6).toString('hex')}`;
+}
+
+/** The pid a berth temp name was made by, if it says. */
+export function tempOwner(name: string): number | undefined {
+  if (!name.startsWith(TEMP_PREFIX)) return undefined;
+  const m = /^(\d+)-/.exec(name.slice(TEMP_PREFIX.length)) ?? /-(\d+)-[0-9a-f]{12}$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** A layer whose files and layerdb entry are staged, not yet visible. */
+export interface PreparedLayer {
+  readonly chainId: Digest;
+  readonly diffId: Digest;
+  readonly parent: Digest | undefined;
+  readonly cacheId: string;
+  /** overlay2 only: the short link name. */
+  readonly link: string | undefined;
+  /** overlay2: `lower` contents ('' for a base layer). */
+  readonly lower: string;
+  /** The staged driver directory (absolute); after publish, the real one. */
+  dir: string;
+  /** The staged layerdb directory (absolute). */
+  readonly entryDir: string;
+  readonly size: number;
+  readonly unprivileged: readonly string[];
+  published: boolean;
+}
+
+/** Where an existing or prepared parent's files are, for vfs copies and overlay2 `lower`. */
+export interface ParentInfo {
+  readonly chainId: Digest;
+  readonly cacheId: string;
+  /** overlay2: its link and lower. */
+  readonly link?: string;
+  readonly lower?: string;
+  /** Its files directory (absolute): overlay2 `<dir>/diff`'s parent, vfs the snapshot itself. */
+  readonly dir: string;
+}
+
+export class StoreWriter {
+  constructor(readonly store: DataRoot, private readonly opts: { fsync?: boolean } = {}) {}
+
+  get root(): string {
+    return this.store.root;
+  }
+
+  get imageDir(): string {
+    return this.store.imageDir;
+  }
+
+  private get fsync(): boolean {
+    return this.opts.fsync !== false;
+  }
+
+  /** The driver directory of a published layer. */
+  driverPath(cacheId: string): string {
+    return this.store.driver === 'overlay2' ? path.join(this.root, 'overlay2', cacheId) : path.join(this.root, 'vfs/dir', cacheId);
+  }
+
+  /** What a published layer's children need to know about it. */
+  async parentInfo(chainId: Digest): Promise<ParentInfo> {
+    const entry = await this.store.layer(chainId);
+    if (entry === undefined || entry.cacheId === undefined) {
+      throw new BerthError('BERTH_NOT_FOUND', `layer ${chainId}: no usable ${this.store.imageRel}/${layerDir(chainId)}`, { subject: chainId });
+    }
+    const dir = this.driverPath(entry.cacheId);
+    if (this.store.driver === 'vfs') return { chainId, cacheId: entry.cacheId, dir };
+    const read = (n: string) => readFile(path.join(dir, n), 'utf8').then((s) => s.trim(), () => undefined);
+    const [link, lower] = await Promise.all([read('link'), read('lower')]);
+    if (link === undefined) throw new BerthError('BERTH_INVALID_LAYOUT', `layer ${chainId}: overlay2/${entry.cacheId}/link is missing`, { subject: chainId });
+    return { chainId, cacheId: entry.cacheId, link, lower: lower ?? '', dir };
+  }
+
+  /**
+   * Applies `tar` (uncompressed) as the layer `chainId` on top of `parent`, out of sight. The tar
+   * must hash to `diffId`. On failure everything staged is removed.
+   */
+  async prepareLayer(tar: ByteStream, chainId: Digest, diffId: Digest, parent: ParentInfo | undefined, opts: IoOptions & { what: string }): Promise<PreparedLayer> {
+    const driver = this.store.driver;
+    const cacheId = newCacheId();
+    const driverParent = driver === 'overlay2' ? path.join(this.root, 'overlay2') : path.join(this.root, 'vfs/dir');
+    const tmpRoot = path.join(this.imageDir, 'layerdb/tmp');
+    await mkdir(tmpRoot, { recursive: true });
+    const staged = path.join(driverParent, tempName(cacheId.slice(0, 12)));
+    const entryDir = await mkdtemp(path.join(tmpRoot, `${TEMP_PREFIX}${process.pid}-layer-`));
+    let link: string | undefined;
+    let lower = '';
+    try {
+      let files: string;
+      if (driver === 'overlay2') {
+        await mkdir(staged, 0o710);
+        await chmod(staged, 0o710);
+        files = path.join(staged, 'diff');
+        await mkdir(files, 0o755);
+        await chmod(files, 0o755);
+        link = newLinkId();
+        await writeFile(path.join(staged, 'link'), link, { mode: 0o644 });
+        if (parent !== undefined) {
+          lower = parent.lower ? `l/${parent.link}:${parent.lower}` : `l/${parent.link}`;
+          await writeFile(path.join(staged, 'lower'), lower, { mode: 0o644 });
+          await mkdir(path.join(staged, 'work'), 0o700);
+        }
+      } else {
+        files = staged;
+        if (parent !== undefined) {
+          // A full copy of the parent (hard links, xattrs, devices kept), as dockerd's vfs driver makes it.
+          await run('cp', ['-a', '--reflink=auto', '--', parent.dir, staged]);
+        } else {
+          await mkdir(staged, 0o755);
+          await chmod(staged, 0o755);
+        }
+      }
+      const res = await applyLayer(tar, files, {
+        mode: driver === 'overlay2' ? 'overlay' : 'naive', tarSplitFile: path.join(entryDir, 'tar-split.json.gz'), diffId, what: opts.what,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      const w = (name: string, text: string) => writeFile(path.join(entryDir, name), text, { mode: 0o644 });
+      await w('diff', diffId);
+      await w('size', String(res.size));
+      await w('cache-id', cacheId);
+      if (parent !== undefined) await w('parent', parent.chainId);
+      await chmod(entryDir, 0o700);
+      failpoint('layer-prepared');
+      return { chainId, diffId, parent: parent?.chainId, cacheId, link, lower, dir: staged, entryDir, size: res.size, unprivileged: res.unprivileged, published: false };
+    } catch (err) {
+      await rm(staged, { recursive: true, force: true }).catch(() => undefined);
+      await rm(entryDir, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Removes what prepareLayer staged (a layer never published). */
+  async discard(layer: PreparedLayer): Promise<void> {
+    if (layer.published) return;
+    await rm(layer.dir, { recursive: true, force: true }).catch(() => undefined);
+    await rm(layer.entryDir, { recursive: true, force: true }).catch(() => undefined);
+  }
+
+  /** Makes a prepared layer part of the store (its parent must be published already). */
+  async publishLayer(layer: PreparedLayer, parent: ParentInfo | undefined): Promise<void> {
+    const target = path.join(this.imageDir, layerDir(layer.chainId));
+    if ((await stat(target).catch(() => undefined)) !== undefined) {
+      throw new BerthError('BERTH_EXISTS', `publishing layer ${layer.chainId}: ${this.store.imageRel}/${layerDir(layer.chainId)} appeared meanwhile`, { subject: layer.chainId });
+    }
+    const final = this.driverPath(layer.cacheId);
+    await rename(layer.dir, final);
+    layer.dir = final;
+    failpoint('layer-driver-dir');
+    if (this.store.driver === 'overlay2') {
+      await mkdir(path.join(this.root, 'overlay2/l'), { recursive: true, mode: 0o700 });
+      await symlink(`../${layer.cacheId}/diff`, path.join(this.root, 'overlay2/l', layer.link!));
+      if (parent !== undefined) await writeFile(path.join(parent.dir, 'committed'), '', { mode: 0o600 });
+    }
+    if (this.fsync) await fsyncDir(path.dirname(final));
+    await mkdir(path.dirname(target), { recursive: true });
+    await rename(layer.entryDir, target);
+    if (this.fsync) await fsyncDir(path.dirname(target));
+    layer.published = true;
+    failpoint('layer-published');
+  }
+
+  /** Stores an image config as `imagedb/content/sha256/<id>` (0600). */
+  async writeConfig(id: Digest, bytes: Uint8Array): Promise<void> {
+    const file = path.join(this.imageDir, configFile(id));
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(file, bytes, { mode: 0o600, fsync: this.fsync });
+  }
+
+  /** `imagedb/metadata/sha256/<id>/<name>` (0600). */
+  async writeMetadata(id: Digest, name: 'lastUpdated' | 'parent', text: string): Promise<void> {
+    const dir = path.join(this.imageDir, 'imagedb/metadata/sha256', digestHex(id));
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFileAtomic(path.join(dir, name), text, { mode: 0o600, fsync: this.fsync });
+  }
+
+  /** Records that registry blob `digest` is the compressed form of `diffId` (distribution/diffid-by-digest). */
+  async writeDiffIdByDigest(digest: Digest, diffId: Digest): Promise<void> {
+    if (!digest.startsWith('sha256:') || digest === diffId) return;
+    const dist = path.join(this.imageDir, 'distribution');
+    await mkdir(dist, { recursive: true, mode: 0o700 });
+    const dir = path.join(dist, 'diffid-by-digest/sha256');
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    await writeFileAtomic(path.join(dir, digestHex(digest)), diffId, { mode: 0o644, fsync: this.fsync });
+  }
+
+  /** The diff_id distribution/diffid-by-digest knows for a blob digest. */
+  async diffIdByDigest(digest: Digest): Promise<Digest | undefined> {
+    if (!digest.startsWith('sha256:')) return undefined;
+    const text = await readFile(path.join(this.imageDir, 'distribution/diffid-by-digest/sha256', digestHex(digest)), 'utf8').catch(() => undefined);
+    const t = text?.trim();
+    return t !== undefined && isDigest(t) ? t : undefined;
+  }
+
+  /**
+   * Rewrites repositories.json: `edit` gets the parsed `Repositories` object (repo → ref → id) and
+   * changes it in place. Written compact with sorted keys (as Go marshals maps), 0600, temp + rename.
+   */
+  async updateRepositories(edit: (repos: Record<string, Record<string, string>>) => void): Promise<void> {
+    const file = path.join(this.imageDir, 'repositories.json');
+    const raw = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw withContext(err, `reading ${this.store.imageRel}/repositories.json`);
+    });
+    let doc: Record<string, unknown> = {};
+    if (raw !== undefined && raw.trim() !== '') {
+      try {
+        const v = JSON.parse(raw) as unknown;
+        if (typeof v === 'object' && v !== null && !Array.isArray(v)) doc = v as Record<string, unknown>;
+        else throw new Error('not a JSON object');
+      } catch (err) {
+        throw new BerthError('BERTH_INVALID_LAYOUT', `${this.store.imageRel}/repositories.json: ${(err as Error).message}; fix or remove it first`, { subject: file });
+      }
+    }
+    const repos = (typeof doc.Repositories === 'object' && doc.Repositories !== null ? doc.Repositories : {}) as Record<string, Record<string, string>>;
+    edit(repos);
+    const sorted: Record<string, Record<string, string>> = {};
+    for (const repo of Object.keys(repos).sort()) {
+      const refs = repos[repo]!;
+      if (Object.keys(refs).length === 0) continue;
+      sorted[repo] = Object.fromEntries(Object.keys(refs).sort().map((k) => [k, refs[k]!]));
+    }
+    await writeFileAtomic(file, JSON.stringify({ ...doc, Repositories: sorted }), { mode: 0o600, fsync: this.fsync });
+  }
+
+  /** Removes an image's config and metadata (its names must be gone already). */
+  async removeImageRecord(id: Digest): Promise<void> {
+    await unlink(path.join(this.imageDir, configFile(id))).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw withContext(err, `removing image ${id}`);
+    });
+    if (this.fsync) await fsyncDir(path.join(this.imageDir, 'imagedb/content/sha256'));
+    failpoint('image-removed');
+    await rm(path.join(this.imageDir, 'imagedb/metadata/sha256', digestHex(id)), { recursive: true, force: true });
+  }
+
+  /**
+   * Removes one layer (its children must be gone): the layerdb entry is renamed away first (the
+   * layer stops existing atomically), then its driver directory and `l/` link are removed.
+   */
+  async removeLayer(chainId: Digest): Promise<void> {
+    const entry = await this.store.layer(chainId);
+    const src = path.join(this.imageDir, layerDir(chainId));
+    const aside = path.join(this.imageDir, 'layerdb/tmp', tempName('rm'));
+    await mkdir(path.dirname(aside), { recursive: true });
+    try {
+      await rename(src, aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw withContext(err, `removing layer ${chainId}`);
+    }
+    if (this.fsync) await fsyncDir(path.dirname(src));
+    failpoint('layer-unlinked');
+    if (entry?.cacheId !== undefined) await this.removeDriverDir(entry.cacheId);
+    await rm(aside, { recursive: true, force: true });
+  }
+
+  /** Removes a driver directory and (overlay2) the `l/` link to it. */
+  async removeDriverDir(cacheId: string): Promise<void> {
+    const dir = this.driverPath(cacheId);
+    if (this.store.driver === 'overlay2') {
+      const link = await readFile(path.join(dir, 'link'), 'utf8').then((s) => s.trim(), () => undefined);
+      if (link !== undefined && /^[A-Z0-9]+$/.test(link)) await unlink(path.join(this.root, 'overlay2/l', link)).catch(() => undefined);
+    }
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+/** The familiar `repository` and `reference` keys repositories.json files a name under. */
+export function repositoryKeys(name: string): { repository: string; reference: string; kind: 'tag' | 'digest' } {
+  const ref = parseDockerReference(name);
+  const familiar = familiarName(ref);
+  const repository = familiarName({ domain: ref.domain, path: ref.path });
+  if (ref.digest !== undefined) return { repository, reference: `${repository}@${ref.digest}`, kind: 'digest' };
+  return { repository, reference: familiar, kind: 'tag' };
+}
+
+/** RFC 3339 with nanoseconds, trailing zeros trimmed, as dockerd writes lastUpdated. */
+export function rfc3339Nano(d: Date = new Date()): string {
+  const iso = d.toISOString();
+  return iso.replace(/\.(\d+)Z$/, (_m, frac: string) => {
+    const f = frac.replace(/0+$/, '');
+    return f === '' ? 'Z' : `.${f}Z`;
+  });
+}
+
+/** Whether `file` exists and can be opened (no symlink). */
+export async function fileExists(file: string): Promise<boolean> {
+  try {
+    const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    await fh.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The entries of a directory, [] when missing. */
+export async function listDir(dir: string): Promise<string[]> {
+  return readdir(dir).catch(() => [] as string[]);
+}
