@@ -45,13 +45,13 @@ interface Failure {
   readonly text: string;
 }
 
-/** A case that has sent no word for this long is a hang (each operation has a 15 s deadline of its own). */
-const WATCHDOG_MS = 120_000;
+/** A case that has sent no word for this long is a hang (each operation has a 15 s deadline of its own); `--watchdog SECONDS` changes it. */
+let WATCHDOG_MS = 120_000;
 /** Growth of the post-collection heap over the first round's that counts as a leak. */
 const HEAP_GROWTH_LIMIT = 256 * 1024 * 1024;
 
 function usage(message: string): never {
-  process.stderr.write(`berth fuzz: ${message}\nusage: npm run fuzz -- [--minutes N] [--target NAME]... [--seed N [--path P]] [--batch N] [--json FILE]\ntargets: ${TARGETS.map((t) => t.name).join(', ')}\n`);
+  process.stderr.write(`berth fuzz: ${message}\nusage: npm run fuzz -- [--minutes N] [--target NAME]... [--seed N [--path P]] [--batch N] [--watchdog SECONDS] [--json FILE]\ntargets: ${TARGETS.map((t) => t.name).join(', ')}\n`);
   process.exit(2);
 }
 
@@ -70,6 +70,7 @@ function parseArgs(argv: readonly string[]): Options {
     else if (a === '--path') o.path = value();
     else if (a === '--json') o.json = value();
     else if (a === '--batch') o.batch = Number(value());
+    else if (a === '--watchdog') WATCHDOG_MS = Number(value()) * 1000;
     else if (a === '--help' || a === '-h') usage('help');
     else usage(`unknown argument ${JSON.stringify(a)}`);
   }

@@ -17,7 +17,7 @@ import { findJsonSyntaxError, parseJsonBytes } from '../../src/core/json.js';
 import { parseImageIndex, parseImageManifest, parseManifestOrIndex } from '../../src/core/manifest.js';
 import { formatPlatform, normalizePlatform, parsePlatform, platformFromJson } from '../../src/core/platform.js';
 import { parseDockerReference } from '../../src/core/reference.js';
-import { inspectReference, platformsOf, treeOf, verifyReference } from '../../src/images.js';
+import { inspectReference, platformsOf, rawConfigOf, treeOf, verifyReference } from '../../src/images.js';
 import { drain, fromBytes, toBytes } from '../../src/io/stream.js';
 import { openTarArchive } from '../../src/tar/archive.js';
 import { decodeBlock, parsePaxRecords } from '../../src/tar/header.js';
@@ -332,7 +332,14 @@ const digestsAndPlatforms = target({
       fc.string({ maxLength: 60 }),
       fc.array(fc.constantFrom('linux', 'windows', 'darwin', 'macos', 'amd64', 'x86_64', 'x86-64', 'arm', 'arm64', 'aarch64', 'armhf', 'armel', 'v5', 'v6', 'v7', 'v8', 'v1', 'V7', '8', 'i386', '386', 'riscv64', '(10.0.17763)', '()', '', 'A.b_c-d'), { minLength: 1, maxLength: 4 }).map((p) => p.join('/')),
     ),
-    json: fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.record({ os: fc.jsonValue({ maxDepth: 1 }), architecture: fc.jsonValue({ maxDepth: 1 }), variant: fc.jsonValue({ maxDepth: 1 }), 'os.features': fc.jsonValue({ maxDepth: 1 }) }, { requiredKeys: [] })),
+    json: fc.oneof(
+      fc.jsonValue({ maxDepth: 2 }),
+      fc.record({ os: fc.jsonValue({ maxDepth: 1 }), architecture: fc.jsonValue({ maxDepth: 1 }), variant: fc.jsonValue({ maxDepth: 1 }), 'os.features': fc.jsonValue({ maxDepth: 1 }) }, { requiredKeys: [] }),
+      fc.record({
+        os: fc.constantFrom('linux', 'windows', 'Linux', 'macos', ''), architecture: fc.constantFrom('amd64', 'x86_64', 'arm', 'ARM64', 'aarch64', ''),
+        variant: fc.constantFrom('v7', 'v8', 'V6', '', 'v1'), 'os.version': fc.constantFrom('10.0.17763.1', ''), 'os.features': fc.array(fc.string({ maxLength: 5 }), { maxLength: 2 }),
+      }, { requiredKeys: ['os', 'architecture'] }),
+    ),
   }),
   run: async ({ digest, platform, json }: { digest: unknown; platform: string; json: unknown }) => {
     await expectClean('digestProblem', () => digestProblem(digest));
@@ -407,7 +414,9 @@ async function runE2e(kind: 'directory' | 'archive', input: E2eInput): Promise<v
     }
     const ref = referenceFor(kind, at, input.form);
     await expectClean(`treeOf ${place.label}`, () => treeOf(ref));
-    await expectClean(`inspectReference ${place.label}`, () => inspectReference(ref));
+    const platform = input.form % 2 === 1 ? { platform: { os: 'linux', architecture: input.form % 4 === 1 ? 'amd64' : 'arm64' } } : {};
+    await expectClean(`inspectReference ${place.label}`, () => inspectReference(ref, platform));
+    await expectClean(`rawConfigOf ${place.label}`, () => rawConfigOf(ref, platform));
     await expectClean(`platformsOf ${place.label}`, () => platformsOf(ref));
     await expectClean(`verifyReference ${place.label}`, () => verifyReference(ref));
   } finally {
@@ -431,8 +440,28 @@ const e2eArchives = target({
   run: async (input: E2eInput) => runE2e('archive', input),
 });
 
+/**
+ * Targets that check the runner itself, present only with BERTH_FUZZ_SELF_TEST=1: one throws a
+ * TypeError, one never returns (a synchronous loop, which only the watchdog can stop).
+ */
+const selfTests: Target[] = process.env.BERTH_FUZZ_SELF_TEST === '1' ? [
+  target({
+    name: 'self-test-crash', what: 'always fails with a TypeError', shortRuns: 1,
+    arbitrary: async () => fc.nat(), run: async (n: number) => void (await expectClean('self-test', () => (null as unknown as { x: number }).x + n)),
+  }),
+  target({
+    name: 'self-test-hang', what: 'never returns', shortRuns: 1,
+    arbitrary: async () => fc.nat(),
+    run: async () => {
+      for (;;) {
+        // spin
+      }
+    },
+  }),
+] : [];
+
 export const TARGETS: readonly Target[] = [
-  tarRandomHeaders, tarPax, tarGnu, tarMutated, tarArchiveFile, tarSplit, documents, references, digestsAndPlatforms, e2eLayouts, e2eArchives,
+  tarRandomHeaders, tarPax, tarGnu, tarMutated, tarArchiveFile, tarSplit, documents, references, digestsAndPlatforms, e2eLayouts, e2eArchives, ...selfTests,
 ];
 
 export function findTarget(name: string): Target {
