@@ -66,7 +66,7 @@ export function registerContainerCommands(program: Command, ctx: CommandContext)
     .command('diff')
     .description('what a container changed, as `docker diff` prints it (A added, C changed, D deleted)')
     .argument('<container>', 'container ID, ID prefix or name')
-    .option('--mode <mode>', 'naive (default: dockerd\'s tree comparison, exact) or overlay (dockerd\'s upper-dir walk, used when `docker info` says "Native Overlay Diff: true")')
+    .option('--mode <mode>', 'naive (default: dockerd\'s tree comparison, what dockerd 20.10 prints) or overlay (moby\'s upper-dir walk, OverlayChanges)')
     .option('--format <format>', FORMAT_HELP, 'text')
     .action((id: string, o: { format: string; mode?: string }) => ctx.run(async () => {
       const format = parseFormat(o.format);
