@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Descriptor } from './core/descriptor.js';
 import { createDigester, digestOf, shortDigest, type Digest } from './core/digest.js';
-import { BerthError, withContext } from './core/errors.js';
+import { BerthError, isBerthError, withContext } from './core/errors.js';
 import type { JsonObject } from './core/json.js';
 import { DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_LAYER_GZIP, OCI_MANIFEST } from './core/media-types.js';
 import { parsePlatform } from './core/platform.js';
@@ -27,7 +27,7 @@ import type { ByteStream, IoOptions } from './io/stream.js';
 import { layerFromDirectory } from './layer/generate.js';
 import { readTar } from './tar/reader.js';
 import { parseImageName } from './transports/all.js';
-import type { EntryPoint, ImageReference, ImageSource, RootEntry } from './transports/transport.js';
+import type { EntryPoint, ImageReference, ImageSource, RootEntry, WritableReference } from './transports/transport.js';
 
 export { CHANGE_INSTRUCTIONS } from './image/mutate.js';
 
@@ -230,8 +230,22 @@ interface Mutation {
   readonly label: string;
 }
 
+/**
+ * The target: a transport reference (oci:, oci-archive:, docker-archive:, docker://, store:), or
+ * a bare `NAME[:TAG]`, which names an image of the local store (`store:NAME[:TAG]`).
+ */
+export async function parseTarget(text: string): Promise<WritableReference> {
+  try {
+    return await parseDestinationName(text);
+  } catch (err) {
+    const bare = /^[a-z0-9][a-z0-9._/-]*(?::[\w][\w.-]{0,127})?$/.test(text) && !text.startsWith('/');
+    if (!bare || !isBerthError(err, 'BERTH_INVALID_REFERENCE')) throw err;
+    return parseDestinationName(`store:${text}`);
+  }
+}
+
 async function mutate(sourceText: string, target: string, m: Mutation, opts: MutateOptions): Promise<MutateResult> {
-  const dstRef = await parseDestinationName(target);
+  const dstRef = await parseTarget(target);
   const created = timestamp(opts.sourceDateEpoch);
   const srcRef = await parseImageName(sourceText);
   const src = await srcRef.openSource(opts);
@@ -337,7 +351,7 @@ export async function setImageConfig(source: string, target: string, changes: Co
 
 /** `berth retag IMAGE -t TARGET`: the same image under another name (the manifest is kept when the target's format allows). */
 export async function retagImage(source: string, target: string, opts: MutateOptions = {}): Promise<MutateResult> {
-  const dstRef = await parseDestinationName(target);
+  const dstRef = await parseTarget(target);
   const srcRef = await parseImageName(source);
   const src = await srcRef.openSource(opts);
   try {

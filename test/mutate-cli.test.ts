@@ -175,9 +175,30 @@ test('a layer from a directory diff: changes, additions and whiteouts', async (t
   await mkdir(path.join(a, 'olddir'));
   await writeFile(path.join(a, 'olddir/f'), 'f');
   await writeFile(path.join(a, 'keep/changed'), 'v1');
-  await writeFile(path.join(b, 'keep/changed'), 'v2');
+  await writeFile(path.join(b, 'keep/changed'), 'version 2'); // another size: same-size files written in one clock tick look unchanged (as to dockerd)
   await writeFile(path.join(b, 'new'), 'n');
   const names: string[] = [];
   for await (const e of readTar(await layerFromDirectoryDiff(a, b, { mtime: 0 }))) names.push(e.header.name);
   assert.deepEqual(names.sort(), ['.wh.gone', '.wh.olddir', 'keep/', 'keep/changed', 'new'].sort());
+});
+
+test('targets in the local store: store:[ROOT]NAME, and bare NAME[:TAG] with --root', async (t) => {
+  const dir = await tmp(t);
+  const tree = path.join(dir, 'tree');
+  await makeTree(tree);
+  const root = path.join(dir, 'root');
+  const a = await berth('append', SAMPLE, '--source-platform', 'linux/amd64', '--layer', tree, '-t', `store:[${root}]berth/appended:1`, '--source-date-epoch', EPOCH, '--json');
+  assert.equal(a.code, 0, a.stderr);
+  const ar = json<Result>(a, 'append to the store');
+  const c = await berth('--root', root, 'config-set', 'berth/appended:1', '-t', 'berth/configured:1', '--env', 'X=1', '--json');
+  assert.equal(c.code, 0, c.stderr);
+  const cr = json<Result>(c, 'config-set in the store');
+  const r = await berth('--root', root, 'retag', 'berth/configured:1', '-t', 'berth/configured:latest');
+  assert.equal(r.code, 0, r.stderr);
+  const images = json<{ images: Array<{ id: string; repoTags: string[] }> }>(await berth('--root', root, 'images', '--format', 'json'), 'images');
+  const tags = new Map(images.images.flatMap((i) => i.repoTags.map((tag) => [tag, i.id] as const)));
+  assert.equal(tags.get('berth/appended:1'), ar.config, 'the store names the image by its config digest');
+  assert.equal(tags.get('berth/configured:1'), cr.config);
+  assert.equal(tags.get('berth/configured:latest'), cr.config);
+  assert.equal((await berth('--root', root, 'cat', 'berth/configured:1', '/opt/app/hello.txt')).stdout, 'hello from append\n');
 });
