@@ -629,7 +629,8 @@ export interface RemoveOptions extends StoreWriteOptions {
 }
 
 export interface RemoveResult {
-  /** docker rmi's lines, in order: `Untagged: app:1`, `Deleted: sha256:…`. */
+  /** What happened, in order, as docker rmi prints it: `Untagged: app:1`, `Deleted: sha256:…` (images, then their layers). */
+  readonly events: ReadonlyArray<{ readonly action: 'untagged' | 'deleted'; readonly ref: string }>;
   readonly untagged: readonly string[];
   readonly deleted: readonly Digest[];
   /** Chains of the layers removed. */
@@ -649,6 +650,7 @@ export async function removeStoreImages(names: readonly string[], opts: RemoveOp
     const untagged: string[] = [];
     const deleted: Digest[] = [];
     const layers: Digest[] = [];
+    const events: Array<{ action: 'untagged' | 'deleted'; ref: string }> = [];
     for (const text of names) {
       const { name } = splitName(text, opts);
       if (name === undefined) throw new BerthError('BERTH_USAGE', 'rmi: an image name or ID is required', {});
@@ -668,6 +670,7 @@ export async function removeStoreImages(names: readonly string[], opts: RemoveOp
           delete r[ref.repository]?.[ref.reference];
         });
         untagged.push(ref.reference);
+        events.push({ action: 'untagged', ref: ref.reference });
         continue;
       }
       if (byId && new Set(refs.map((r) => r.repository)).size > 1 && opts.force !== true) {
@@ -686,19 +689,24 @@ export async function removeStoreImages(names: readonly string[], opts: RemoveOp
           for (const x of refs) delete r[x.repository]?.[x.reference];
         });
         failpoint('rmi-untagged');
-        for (const x of refs) untagged.push(x.reference);
+        for (const x of refs) {
+          untagged.push(x.reference);
+          events.push({ action: 'untagged', ref: x.reference });
+        }
       }
       await writer.removeImageRecord(id);
       deleted.push(id);
+      events.push({ action: 'deleted', ref: id });
       const image = inv.images.find((i) => i.id === id);
       const stillUsed = referencedChains(inv, new Set([id]));
       for (const chain of [...(image?.chains ?? [])].reverse()) {
         if (stillUsed.has(chain) || !inv.layers.has(chain)) break;
         await writer.removeLayer(chain);
         layers.push(chain);
+        events.push({ action: 'deleted', ref: chain });
       }
     }
-    return { untagged, deleted, layers };
+    return { events, untagged, deleted, layers };
   });
 }
 

@@ -280,7 +280,7 @@ export function renderLoad(r: LoadResult): string {
 }
 
 export function renderRemove(r: RemoveResult): string {
-  const out = [...r.untagged.map((u) => `Untagged: ${u}`), ...r.deleted.map((d) => `Deleted: ${d}`), ...r.layers.map((l) => `Deleted: ${l}`)];
+  const out = r.events.map((e) => `${e.action === 'untagged' ? 'Untagged' : 'Deleted'}: ${e.ref}`);
   return out.length === 0 ? '' : `${out.join('\n')}\n`;
 }
 

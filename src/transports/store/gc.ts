@@ -55,19 +55,14 @@ export function unreferencedLayers(inv: Inventory): Digest[] {
   return [...inv.layers.keys()].filter((c) => !used.has(c)).map((c) => c as Digest).sort((a, b) => depth(b) - depth(a) || a.localeCompare(b));
 }
 
-/** overlay2 `l/` links whose directory is gone or whose name no directory's `link` file holds. */
+/** overlay2 `l/` links that do not lead to `../<dir>/diff` of a directory whose `link` file holds their name. */
 export async function deadLinks(store: DataRoot, inv: Inventory): Promise<string[]> {
   if (store.driver !== 'overlay2') return [];
   const out: string[] = [];
-  const linkOf = new Map<string, string>();
-  for (const dir of inv.driverDirs) {
-    const l = await readFile(path.join(store.root, 'overlay2', dir, 'link'), 'utf8').then((s) => s.trim(), () => undefined);
-    if (l !== undefined) linkOf.set(l, dir);
-  }
   for (const [name, target] of inv.links) {
-    const m = /^\.\.\/([^/]+)\/diff$/.exec(target);
-    const dir = m?.[1];
-    if (dir === undefined || linkOf.get(name) !== dir || !(await exists(path.join(store.root, 'overlay2', dir, 'diff')))) out.push(name);
+    const dir = /^\.\.\/([^/]+)\/diff$/.exec(target)?.[1];
+    const link = dir === undefined ? undefined : await readFile(path.join(store.root, 'overlay2', dir, 'link'), 'utf8').then((s) => s.trim(), () => undefined);
+    if (dir === undefined || link !== name || !(await exists(path.join(store.root, 'overlay2', dir, 'diff')))) out.push(name);
   }
   return out;
 }
