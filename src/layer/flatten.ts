@@ -33,7 +33,7 @@ export async function* wantedEntries<T>(layers: readonly Opener[], wanted: Reado
 }
 
 /** The tar header of a union node at `path` (directories get a trailing slash). */
-export function headerOf(path: string, n: UnionNode): Partial<TarHeader> & { name: string; type: TarHeader['type'] } {
+export function headerOf(path: string, n: UnionNode): { -readonly [K in keyof TarHeader]?: TarHeader[K] } & { name: string; type: TarHeader['type'] } {
   return {
     name: n.type === 'directory' ? `${path}/` : path,
     type: n.type,
@@ -58,10 +58,11 @@ export function flattenUnion(union: LayerUnion, layers: readonly Opener[], opts:
 }
 
 async function* flattenEntries(union: LayerUnion, layers: readonly Opener[], opts: IoOptions): AsyncGenerator<TarWriteEntry> {
-  // Paths of each visible body, first path first (walk order), grouped by layer and entry.
-  const paths = new Map<BodyRef, string[]>();
+  // Paths (with their nodes) of each visible body, first path first (walk order), grouped by layer and entry.
+  const paths = new Map<BodyRef, [string, UnionNode][]>();
   const wanted = new Map<number, Map<number, BodyRef>>();
-  for (const [path, n] of union.walk()) {
+  for (const item of union.walk()) {
+    const [path, n] = item;
     if (path === '') continue;
     if (n.type !== 'file' || n.body === undefined) {
       yield { header: headerOf(path, n) };
@@ -69,22 +70,27 @@ async function* flattenEntries(union: LayerUnion, layers: readonly Opener[], opt
     }
     const list = paths.get(n.body);
     if (list !== undefined) {
-      list.push(path);
+      list.push(item);
       continue;
     }
-    paths.set(n.body, [path]);
+    paths.set(n.body, [item]);
     let m = wanted.get(n.body.layer);
     if (m === undefined) wanted.set(n.body.layer, (m = new Map()));
     m.set(n.body.entry, n.body);
   }
   for await (const { entry, item } of wantedEntries(layers, wanted, opts)) {
     const list = paths.get(item)!;
-    const first = list[0]!;
-    const node = union.lookup(first)!;
-    yield { header: { ...headerOf(first, node), size: item.size }, body: entry.body() };
-    for (const other of list.slice(1)) {
-      const n = union.lookup(other)!;
-      yield { header: { ...headerOf(other, n), type: 'link', size: 0, linkname: first } };
+    const [first, node] = list[0]!;
+    const header = headerOf(first, node);
+    header.size = item.size;
+    yield { header, body: entry.body() };
+    for (let i = 1; i < list.length; i++) {
+      const [other, n] = list[i]!;
+      const link = headerOf(other, n);
+      link.type = 'link';
+      link.size = 0;
+      link.linkname = first;
+      yield { header: link };
     }
   }
 }

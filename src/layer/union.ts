@@ -15,7 +15,7 @@ import type { ByteStream, IoOptions } from '../io/stream.js';
 import type { TarHeader } from '../tar/header.js';
 import { readTar } from '../tar/reader.js';
 import { baseOf, cleanEntryName, parentOf, resolveInRoot, type ProbeResult } from './safe-path.js';
-import { classifyEntry } from './whiteout.js';
+import { classifyEntry, WHITEOUT_PREFIX, type EntryRole } from './whiteout.js';
 
 export type NodeType = 'file' | 'directory' | 'symlink' | 'char' | 'block' | 'fifo';
 
@@ -121,12 +121,13 @@ export class LayerUnion {
   applyEntry(h: TarHeader, entry: number, stats: LayerStats): void {
     const L = stats.index;
     if (h.type === 'g') return;
-    const where = `layer ${L} entry ${entry}`;
-    const clean = cleanEntryName(h.name, where);
-    const role = classifyEntry(clean);
+    const where = (): string => `layer ${L} entry ${entry}`;
+    const clean = fastCleanName(h.name) ?? cleanEntryName(h.name, where());
+    const role = clean.includes(WHITEOUT_PREFIX) ? classifyEntry(clean) : NORMAL;
     if (role.kind === 'meta') return;
     if (role.kind === 'opaque') {
       stats.opaqueDirs++;
+      this.lastDir = undefined;
       const dir = this.ensureDir(role.dir, L, stats, true);
       for (const name of dir.children!.keys()) this.hide(dir, name, L, stats);
       return;
@@ -139,22 +140,29 @@ export class LayerUnion {
     }
     const type = TYPES[h.type];
     if (type === undefined) {
-      throw new BerthError('BERTH_UNSUPPORTED', `${where} ${JSON.stringify(h.name)}: entry type ${JSON.stringify(h.typeflag)} is not supported in a layer`, { subject: h.name, got: h.typeflag });
+      throw new BerthError('BERTH_UNSUPPORTED', `${where()} ${JSON.stringify(h.name)}: entry type ${JSON.stringify(h.typeflag)} is not supported in a layer`, { subject: h.name, got: h.typeflag });
     }
     if (clean === '') {
-      if (type !== 'directory') throw new BerthError('BERTH_INVALID_LAYER', `${where} ${JSON.stringify(h.name)}: the root must be a directory (got a ${type})`, { subject: h.name });
+      if (type !== 'directory') throw new BerthError('BERTH_INVALID_LAYER', `${where()} ${JSON.stringify(h.name)}: the root must be a directory (got a ${type})`, { subject: h.name });
       setMeta(this.root, h, L, entry);
       return;
     }
-    const parent = this.ensureDir(parentOf(clean), L, stats, false);
+    const parentPath = parentOf(clean);
+    let parent: UnionNode;
+    if (this.lastDir !== undefined && this.lastDir.path === parentPath) {
+      parent = this.lastDir.node;
+    } else {
+      parent = this.ensureDir(parentPath, L, stats, false);
+      this.lastDir = { path: parentPath, node: parent };
+    }
     const base = baseOf(clean);
     const existing = parent.children!.get(base);
     let node: UnionNode;
     if (type === 'link') {
-      const targetName = cleanEntryName(h.linkname, `${where} ${JSON.stringify(h.name)}: hard link target`);
+      const targetName = cleanEntryName(h.linkname, `${where()} ${JSON.stringify(h.name)}: hard link target`);
       const target = this.lookup(targetName);
       if (target === undefined || target.type === 'directory') {
-        throw new BerthError('BERTH_INVALID_LAYER', `${where} ${JSON.stringify(h.name)}: hard link target ${JSON.stringify(h.linkname)} ${target === undefined ? 'does not exist' : 'is a directory'}`, {
+        throw new BerthError('BERTH_INVALID_LAYER', `${where()} ${JSON.stringify(h.name)}: hard link target ${JSON.stringify(h.linkname)} ${target === undefined ? 'does not exist' : 'is a directory'}`, {
           subject: h.name,
         });
       }
@@ -167,7 +175,7 @@ export class LayerUnion {
       return;
     } else {
       node = new UnionNode(type, h.mode, h.uid, h.gid, type === 'file' ? h.size : 0, h.mtime, type === 'symlink' ? h.linkname : '', h.devmajor, h.devminor, L, entry);
-      if (Object.keys(h.xattrs).length > 0) node.xattrs = h.xattrs;
+      if (hasOwnKeys(h.xattrs)) node.xattrs = h.xattrs;
       if (type === 'file') {
         node.body = { layer: L, entry, size: h.size };
         stats.fileBytes += h.size;
@@ -175,6 +183,8 @@ export class LayerUnion {
     }
     if (existing === undefined) stats.added++;
     else {
+      // Replacing a node may drop a directory the parent cache points into.
+      if (existing.children !== undefined) this.lastDir = undefined;
       if (existing.layer < L) stats.modified++;
       if (existing.children !== undefined) stats.deleted += countLower(existing, L);
     }
@@ -212,19 +222,30 @@ export class LayerUnion {
   /** Depth-first walk in name order, a directory before its children; the root ('') first. */
   *walk(from = '', node: UnionNode | undefined = this.lookup(from)): Generator<[string, UnionNode]> {
     if (node === undefined) return;
-    yield [from, node];
-    if (node.children === undefined) return;
-    for (const name of sortedNames(node.children)) {
-      yield* this.walk(from === '' ? name : `${from}/${name}`, node.children.get(name)!);
+    // One generator with an explicit stack (nested yield* costs a hop per level per path).
+    const stack: [string, UnionNode][] = [[from, node]];
+    while (stack.length > 0) {
+      const item = stack.pop()!;
+      yield item;
+      const [path, n] = item;
+      if (n.children === undefined) continue;
+      const names = sortedNames(n.children);
+      for (let i = names.length - 1; i >= 0; i--) {
+        const name = names[i]!;
+        stack.push([path === '' ? name : `${path}/${name}`, n.children.get(name)!]);
+      }
     }
   }
 
   /** Number of paths in the union (the root excluded). */
   count(): number {
     let n = -1;
-    for (const _ of this.walk()) n++;
+    forEachNode(this.root, () => { n++; });
     return n;
   }
+
+  /** The parent directory of the last entry (most entries share it with the one before). */
+  private lastDir: { path: string; node: UnionNode } | undefined;
 
   private ensureDir(clean: string, L: number, stats: LayerStats, markLayer: boolean): UnionNode {
     let cur = this.root;
@@ -249,6 +270,7 @@ export class LayerUnion {
 
   /** Hides the lower-layer content at parent/name: removes it, keeping what layer L added there. */
   private hide(parent: UnionNode, name: string, L: number, stats: LayerStats): void {
+    this.lastDir = undefined;
     const c = parent.children!.get(name)!;
     if (c.children !== undefined) for (const k of c.children.keys()) this.hide(c, k, L, stats);
     if (c.layer < L && (c.children === undefined || c.children.size === 0)) {
@@ -260,12 +282,12 @@ export class LayerUnion {
   private computeWaste(): void {
     const live = new Array<number>(this.stats.length).fill(0);
     const seen = new Set<BodyRef>();
-    for (const [, n] of this.walk()) {
+    forEachNode(this.root, (n) => {
       if (n.body !== undefined && !seen.has(n.body)) {
         seen.add(n.body);
         live[n.body.layer]! += n.body.size;
       }
-    }
+    });
     for (const s of this.stats) s.wastedBytes = s.fileBytes - live[s.index]!;
     this.wasteDirty = false;
   }
@@ -298,7 +320,46 @@ function countLower(n: UnionNode, L: number): number {
 }
 
 function sortedNames(children: Map<string, UnionNode>): string[] {
-  return [...children.keys()].sort(compareNames);
+  const names = [...children.keys()];
+  // Without surrogates, compareNames is plain UTF-16 order: the default sort (one scan instead of a regex per comparison).
+  for (const name of names) if (/[\uD800-\uDFFF]/.test(name)) return names.sort(compareNames);
+  return names.sort();
+}
+
+/** Every node below and including `n`, in no particular order. */
+function forEachNode(n: UnionNode, fn: (n: UnionNode) => void): void {
+  fn(n);
+  if (n.children !== undefined) for (const c of n.children.values()) forEachNode(c, fn);
+}
+
+function hasOwnKeys(o: object): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return true;
+  return false;
+}
+
+const NORMAL: EntryRole = { kind: 'normal' };
+
+/**
+ * cleanEntryName for the common name (`a/b`, `./a/b`, `a/b/`): no empty, `.` or `..` component,
+ * not absolute, no NUL. Undefined for anything else, which cleanEntryName then handles.
+ */
+export function fastCleanName(name: string): string | undefined {
+  let start = 0;
+  if (name.charCodeAt(0) === 0x2e && name.charCodeAt(1) === 0x2f) start = 2;
+  let end = name.length;
+  if (end > start && name.charCodeAt(end - 1) === 0x2f) end--;
+  if (end <= start) return undefined;
+  let seg = start;
+  for (let i = start; i <= end; i++) {
+    const c = i < end ? name.charCodeAt(i) : 0x2f;
+    if (c === 0) return undefined;
+    if (c !== 0x2f) continue;
+    const len = i - seg;
+    if (len === 0) return undefined;
+    if (len <= 2 && name.charCodeAt(seg) === 0x2e && (len === 1 || name.charCodeAt(seg + 1) === 0x2e)) return undefined;
+    seg = i + 1;
+  }
+  return start === 0 && end === name.length ? name : name.slice(start, end);
 }
 
 /**

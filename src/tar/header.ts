@@ -618,17 +618,34 @@ function hasOwnKeys(o: object): boolean {
   return false;
 }
 
-function writeAscii(buf: Uint8Array, at: number, s: string): void {
-  for (let i = 0; i < s.length; i++) buf[at + i] = s.charCodeAt(i);
+/** Writes an ASCII string; returns the sum of its bytes (for the checksum). */
+function writeAscii(buf: Uint8Array, at: number, s: string): number {
+  let sum = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    buf[at + i] = c;
+    sum += c;
+  }
+  return sum;
 }
 
-/** putOctal for a value known to fit: width-1 zero-padded digits (the NUL is already there). */
-function writeOctal(buf: Uint8Array, at: number, width: number, x: number): void {
-  for (let i = at + width - 2; i >= at; i--) {
+/** putOctal for a value known to fit: width-1 zero-padded digits (the NUL is already there); returns the sum of the bytes. */
+function writeOctal(buf: Uint8Array, at: number, width: number, x: number): number {
+  let sum = 0;
+  let i = at + width - 2;
+  for (; i >= at && x > 0x7fffffff; i--) {
     const d = x % 8;
     buf[i] = 0x30 + d;
+    sum += 0x30 + d;
     x = (x - d) / 8;
   }
+  for (; i >= at; i--) {
+    const d = x & 7;
+    buf[i] = 0x30 + d;
+    sum += 0x30 + d;
+    x >>>= 3;
+  }
+  return sum;
 }
 
 /**
@@ -646,23 +663,25 @@ export function encodeUstarInto(h: EncodableHeader, modeTypeBits: boolean, buf: 
   if (!fitsInOctal(8, h.devmajor) || !fitsInOctal(8, h.devminor) || hasOwnKeys(h.xattrs)) return false;
   for (const k in h.pax) if (Object.hasOwn(h.pax, k) && !BASIC_PAX_KEYS.has(k)) return false;
   const typeBits = modeTypeBits ? (TYPE_BITS[flag] ?? 0) : 0;
-  writeAscii(buf, at, h.name);
-  writeOctal(buf, at + 100, 8, (h.mode & 0o7777) | typeBits);
-  writeOctal(buf, at + 108, 8, h.uid);
-  writeOctal(buf, at + 116, 8, h.gid);
-  writeOctal(buf, at + 124, 12, h.size);
-  writeOctal(buf, at + 136, 12, mtime);
+  // The checksum is the sum of what is written here, the checksum field counted as 8 spaces.
+  let sum = 8 * 0x20;
+  sum += writeAscii(buf, at, h.name);
+  sum += writeOctal(buf, at + 100, 8, (h.mode & 0o7777) | typeBits);
+  sum += writeOctal(buf, at + 108, 8, h.uid);
+  sum += writeOctal(buf, at + 116, 8, h.gid);
+  sum += writeOctal(buf, at + 124, 12, h.size);
+  sum += writeOctal(buf, at + 136, 12, mtime);
   buf[at + 156] = flag.charCodeAt(0);
-  writeAscii(buf, at + 157, h.linkname);
-  writeAscii(buf, at + 257, 'ustar');
+  sum += buf[at + 156]!;
+  sum += writeAscii(buf, at + 157, h.linkname);
+  sum += writeAscii(buf, at + 257, 'ustar');
   buf[at + 263] = 0x30;
   buf[at + 264] = 0x30;
-  writeAscii(buf, at + 265, h.uname);
-  writeAscii(buf, at + 297, h.gname);
-  writeOctal(buf, at + 329, 8, h.devmajor);
-  writeOctal(buf, at + 337, 8, h.devminor);
-  let sum = 8 * 0x20;
-  for (let i = at, end = at + BLOCK_SIZE; i < end; i++) sum += buf[i]!;
+  sum += 2 * 0x30;
+  sum += writeAscii(buf, at + 265, h.uname);
+  sum += writeAscii(buf, at + 297, h.gname);
+  sum += writeOctal(buf, at + 329, 8, h.devmajor);
+  sum += writeOctal(buf, at + 337, 8, h.devminor);
   writeOctal(buf, at + 148, 7, sum);
   buf[at + 155] = 0x20;
   return true;
