@@ -117,6 +117,8 @@ export function mergeCases(previous: readonly CaseRecord[], fresh: readonly Case
 const sec = (x: number): string => (x < 1 ? x.toFixed(3) : x < 10 ? x.toFixed(2) : x.toFixed(1));
 const spread = (s: Stats): string => `${sec(s.min)}–${sec(s.max)}`;
 const mib = (s: Stats): string => s.rssMiB.toFixed(0);
+/** CPU seconds (user + sys medians): less disturbed than wall time when other work shares the cores. */
+const cpu = (s: Stats | null): string => (s === null ? '–' : (s.userMedian + s.sysMedian).toFixed(2));
 const loadText = (r: CaseRecord): string => r.loadavg.map((x) => x.toFixed(1)).join('→');
 const sideOf = (r: CaseRecord, role: Role): SideRecord | undefined => r.sides.find((s) => s.role === role);
 
@@ -131,20 +133,20 @@ function pairRow(r: CaseRecord): string {
   const b = sideOf(r, 'berth')?.stats ?? null;
   const p = ps?.stats ?? null;
   if (r.error !== null && (b === null || p === null)) {
-    return `| ${r.id} | ${ps?.tool ?? ''} | failed: ${r.error.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 120)} | | | | | | | | ${loadText(r)} |`;
+    return `| ${r.id} | ${ps?.tool ?? ''} | | failed: ${r.error.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 120)} | | | | | | | | | ${loadText(r)} |`;
   }
   const ratio = b && p ? (b.median / p.median).toFixed(2) : '–';
   const rssNote = b && b.rssMiB > RSS_GOAL_MIB ? ' (> 200)' : '';
-  return `| ${r.id} | ${ps?.tool ?? '–'} | ${b ? sec(b.median) : '–'} | ${p ? sec(p.median) : '–'} | ${ratio} | ${b ? spread(b) : '–'} | ${p ? spread(p) : '–'} | `
+  return `| ${r.id} | ${ps?.tool ?? '–'} | ${b?.runs ?? 0} | ${b ? sec(b.median) : '–'} | ${p ? sec(p.median) : '–'} | ${ratio} | ${b ? spread(b) : '–'} | ${p ? spread(p) : '–'} | ${cpu(b)} / ${cpu(p)} | `
     + `${b ? mib(b) + rssNote : '–'} | ${p ? mib(p) : '–'} | ${goalText(r.goal, r.verdict)} | ${loadText(r)} |`;
 }
 
 function limitRow(r: CaseRecord): string {
   const side = r.sides[0];
   const s = side?.stats ?? null;
-  if (s === null) return `| ${r.dataset} | ${side?.tool ?? r.id} | failed | | | | ${loadText(r)} |`;
+  if (s === null) return `| ${r.dataset} | ${side?.tool ?? r.id} | 0 | failed | | | | ${loadText(r)} |`;
   const mbs = r.basisBytes ? (r.basisBytes / 1e6 / s.median).toFixed(0) : '–';
-  return `| ${r.dataset} | ${side!.tool} | ${sec(s.median)} | ${spread(s)} | ${mbs} | ${mib(s)} | ${loadText(r)} |`;
+  return `| ${r.dataset} | ${side!.tool} | ${s.runs} | ${sec(s.median)} | ${spread(s)} | ${mbs} | ${mib(s)} | ${loadText(r)} |`;
 }
 
 export function markdown(cases: readonly CaseRecord[], skipped: readonly Skipped[], header: string): string {
@@ -152,14 +154,14 @@ export function markdown(cases: readonly CaseRecord[], skipped: readonly Skipped
   const limits = cases.filter((r) => r.sides.every((s) => s.role === 'limit'));
   const out = [header, ''];
   if (pairs.length > 0) {
-    out.push('| case | peer | berth median s | peer median s | berth/peer | berth min–max | peer min–max | berth RSS MiB | peer RSS MiB | goal | load |');
-    out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|');
+    out.push('| case | peer | runs | berth median s | peer median s | berth/peer | berth min–max | peer min–max | CPU s berth / peer | berth RSS MiB | peer RSS MiB | goal | load |');
+    out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|');
     for (const r of pairs) out.push(pairRow(r));
     out.push('');
   }
   if (limits.length > 0) {
     out.push('Physical limits (the machine alone; MB/s of uncompressed layer bytes):', '');
-    out.push('| dataset | step | median s | min–max | MB/s | RSS MiB | load |', '|---|---|---:|---:|---:|---:|---|');
+    out.push('| dataset | step | runs | median s | min–max | MB/s | RSS MiB | load |', '|---|---|---:|---:|---:|---:|---:|---|');
     for (const r of limits) out.push(limitRow(r));
     out.push('');
   }

@@ -38,7 +38,7 @@ function header(r: Results): string {
   const m = r.machine;
   const st = r.settings;
   return `berth bench ${r.date.slice(0, 10)}: ${String(m.cpus)} × ${String(m.cpu)}, ${String(m.memGiB)} GiB, Linux ${String(m.kernel)}, Node ${String(m.node)}; `
-    + `${String(st.runs)} runs (${String(st.slowRuns)} for slow cases) after ${String(st.warmup)} warm-up, alternating berth/peer, page cache warm; `
+    + `last run: ${String(st.runs)} runs (${String(st.slowRuns)} for slow cases) after ${String(st.warmup)} warm-up per side, alternating berth/peer, page cache warm; `
     + `outputs on ${st.scratchOnTmpfs === true ? 'tmpfs' : 'disk'}.`;
 }
 
