@@ -5,6 +5,8 @@
  * overlay2 layer directories needs root (the directories are 0710 root, and opaque-directory
  * markers are `trusted.*` xattrs only root can see).
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createDigester, type Digest } from './core/digest.js';
 import { BerthError } from './core/errors.js';
@@ -21,6 +23,7 @@ import {
   type ContainerLayers, type ContainerRecord,
 } from './transports/store/containers.js';
 import { DataRoot } from './transports/store/data-root.js';
+import { appendLayer, configSteps, type MutateResult } from './mutate.js';
 import type { StoreDriver } from './transports/store/overlay2.js';
 import { defaultStoreRoot } from './transports/store/reference.js';
 
@@ -264,4 +267,46 @@ export async function containerLayerToFile(text: string, file: string, opts: Con
   const compression = opts.compression ?? 'none';
   const size = await writeStreamAtomic(file, tee(compress(tee(stream, (c) => raw.update(c)), compression, opts.signal ? { signal: opts.signal } : {}), (c) => out.update(c)));
   return { id, file, diffId: raw.digest(), digest: out.digest(), size, method, entries };
+}
+
+export interface CommitOptions extends ContainerOptions {
+  /** History comment (`docker commit -m`). */
+  readonly message?: string;
+  readonly author?: string;
+  /** Dockerfile instructions applied to the config (`docker commit --change`). */
+  readonly changes?: readonly string[];
+  readonly sourceDateEpoch?: number;
+}
+
+/**
+ * `docker commit`, offline: the container's writable layer (as `containerLayerStream` makes it)
+ * appended to its image, with `--change` instructions, written to `target`: a bare
+ * `NAME[:TAG]` goes into the same data root (`store:[ROOT]NAME`), anything else is a transport
+ * reference. Writing into a root berth did not create needs the store's --allow-write, and a
+ * root a live dockerd uses is refused by the store destination.
+ */
+export async function commitContainer(text: string, target: string, opts: CommitOptions = {}): Promise<MutateResult> {
+  const c = await openContainer(text, opts);
+  if (c.record.running === true) {
+    throw new BerthError('BERTH_UNSUPPORTED', `container ${c.record.name ?? c.record.id.slice(0, 12)} is running (config.v2.json says so); stop it first: berth reads its files without pausing it`, { subject: c.record.id });
+  }
+  if (c.record.imageId === undefined) throw new BerthError('BERTH_NOT_FOUND', `container ${c.record.id.slice(0, 12)}: containers/${c.record.id}/config.v2.json names no image ID`, { subject: c.record.id });
+  // Check the instructions before any work.
+  configSteps({ ...(opts.changes !== undefined ? { changes: opts.changes } : {}) });
+  const work = await mkdtemp(path.join(tmpdir(), 'berth-commit-'));
+  try {
+    const layer = path.join(work, 'layer.tar');
+    await containerLayerToFile(c.record.id, layer, { ...opts, root: c.store.root });
+    const dest = /^(?:oci|oci-archive|docker-archive|store):|^docker:\/\//.test(target) ? target : `store:[${c.store.root}]${target}`;
+    return await appendLayer(`store:[${c.store.root}]@${c.record.imageId.replace(/^sha256:/, '')}`, layer, dest, {
+      createdBy: c.record.command ?? '',
+      ...(opts.message !== undefined ? { message: opts.message } : {}),
+      ...(opts.author !== undefined ? { author: opts.author } : {}),
+      ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      config: opts.changes !== undefined ? { changes: opts.changes } : {},
+    });
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }

@@ -146,6 +146,8 @@ export {
   exportContainerToFile,
   containerLayerStream,
   containerLayerToFile,
+  commitContainer,
+  type CommitOptions,
   type ContainerOptions,
   type ContainerInfo,
   type ContainersResult,

@@ -11,6 +11,8 @@
  *   sizes, mtimes, contents, link targets, hard links);
  * - `berth container layer` appended to the image with `berth append` and flattened with
  *   `berth export` gives the same tree as `docker export`, apart from the init layer's files;
+ * - `berth container commit` writes the container as an image into the same root (with
+ *   --allow-write), and dockerd, started again on that root, runs it;
  * - a missing container is one clean error line.
  */
 import assert from 'node:assert/strict';
@@ -160,6 +162,26 @@ for (const driver of drivers) {
     assert.equal(fx.code, 0, fx.stderr);
     const withoutInit = new Map([...dockerTree].filter(([n]) => !INIT_PATHS.has(n)));
     assertSameTree(await tarTree(flat), withoutInit, 'image + berth container layer vs docker export');
+
+    // berth container commit into the same root, then dockerd runs the committed image.
+    const noWrite = await berth('--root', root, 'container', 'commit', name, 'berth-test/committed:1');
+    assert.equal(noWrite.code, 2, 'a root berth did not create is read-only without --allow-write');
+    assertCleanError(noWrite, 'commit without --allow-write');
+    const badChange = await berth('--root', root, '--allow-write', 'container', 'commit', name, 'berth-test/committed:1', '-c', 'FROB x');
+    assert.equal(badChange.code, 2);
+    assertCleanError(badChange, 'commit with an unknown --change instruction');
+    const commit = await berth('--root', root, '--allow-write', 'container', 'commit', name, 'berth-test/committed:1', '-m', 'offline commit', '-c', 'ENV COMMITTED=yes', '--json');
+    assert.equal(commit.code, 0, commit.stderr);
+    const committed = json<{ config: string }>(commit, 'commit');
+    const d2 = await startDockerd({ driver, dataRoot: root });
+    t.after(() => d2.stop());
+    const ran = await d2.docker(['run', '--rm', '--network', 'none', 'berth-test/committed:1', '/bin/sh', '-c', 'cat /app/added.txt /srv/new/deep/x; ls /app; echo $COMMITTED; test -e /app/hello.txt || echo no-hello']);
+    assert.equal(ran.stdout, 'added\nx\nadded.txt\ncfg-hard\nconfig.ini\ncurrent\ndata\nyes\nno-hello\n');
+    const id2 = (JSON.parse((await d2.docker(['image', 'inspect', 'berth-test/committed:1'])).stdout) as Array<{ Id: string }>)[0]!.Id;
+    assert.equal(id2, committed.config);
+    const top = (await d2.docker(['history', '--no-trunc', '--format', '{{.Comment}}', 'berth-test/committed:1'])).stdout.split('\n');
+    assert.deepEqual(top.slice(0, 2), ['offline commit', 'offline commit']);
+    await d2.stop();
 
     // a missing container
     const missing = await berth('--root', root, 'container', 'diff', 'no-such-container');

@@ -3,7 +3,7 @@
  * `berth container diff|export|layer ID`.
  */
 import type { Command } from 'commander';
-import { containerDiff, containerLayerToFile, exportContainerToFile, listContainers, type ContainersResult, type DiffMode } from '../../src/index.js';
+import { commitContainer, containerDiff, containerLayerToFile, exportContainerToFile, listContainers, type ContainersResult, type DiffMode } from '../../src/index.js';
 import { humanSize, parseFormat, table, UsageError, writeJson, type Io } from '../output.js';
 import type { CommandContext } from './read.js';
 
@@ -60,7 +60,7 @@ export function registerContainerCommands(program: Command, ctx: CommandContext)
       for (const c of result.containers) for (const p of c.problems) io.stderr.write(`note: ${c.id.slice(0, 12)}: ${p}\n`);
     }));
 
-  const container = program.command('container').description('read a container of the local store offline: diff, export, layer');
+  const container = program.command('container').description('containers of the local store, offline: diff, export, layer, commit');
 
   container
     .command('diff')
@@ -103,5 +103,34 @@ export function registerContainerCommands(program: Command, ctx: CommandContext)
       const result = await containerLayerToFile(id, o.output, { ...root(), compression: c });
       if (format === 'json') return writeJson(io, result);
       io.stdout.write(`wrote ${o.output}: ${result.entries} entries, ${humanSize(result.size)}, diff_id ${result.diffId}\n`);
+    }));
+
+  registerContainerCommitCommand(container, program, ctx);
+}
+
+export function registerContainerCommitCommand(container: Command, program: Command, ctx: CommandContext): void {
+  const io: Io = ctx.io;
+  container
+    .command('commit')
+    .description('make an image from a stopped container, as `docker commit` does, offline: its writable layer on top of its image, into the same store (NAME[:TAG]) or any transport reference')
+    .argument('<container>', 'container ID, ID prefix or name')
+    .argument('<target>', 'NAME[:TAG] in the same store, or oci:…, oci-archive:…, docker-archive:…, docker://…, store:[ROOT]NAME')
+    .option('-m, --message <text>', 'commit message (history comment)')
+    .option('-a, --author <text>', 'author')
+    .option('-c, --change <instruction>', 'a Dockerfile instruction: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR (repeatable)', (v: string, p: string[] | undefined) => [...(p ?? []), v])
+    .option('--source-date-epoch <seconds>', 'date of the history entries and config (default now)')
+    .option('--json', 'print the result as JSON')
+    .action((id: string, target: string, o: { message?: string; author?: string; change?: string[]; sourceDateEpoch?: string; json?: boolean }) => ctx.run(async () => {
+      if (o.sourceDateEpoch !== undefined && !/^\d+$/.test(o.sourceDateEpoch)) throw new UsageError(`--source-date-epoch must be whole seconds since 1970, got "${o.sourceDateEpoch}"`);
+      const r = (program.opts() as { root?: string }).root;
+      const result = await commitContainer(id, target, {
+        ...(r !== undefined ? { root: r } : {}),
+        ...(o.message !== undefined ? { message: o.message } : {}),
+        ...(o.author !== undefined ? { author: o.author } : {}),
+        ...(o.change !== undefined ? { changes: o.change } : {}),
+        ...(o.sourceDateEpoch !== undefined ? { sourceDateEpoch: Number(o.sourceDateEpoch) } : {}),
+      });
+      if (o.json === true) return writeJson(io, result);
+      io.stdout.write(`${result.config ?? result.manifest}\n`);
     }));
 }
