@@ -43,16 +43,36 @@ export async function cleanupMeasure(): Promise<void> {
   timeDir = undefined;
 }
 
+const running = new Set<number>();
+
+/**
+ * Stops the commands still running (on SIGINT/SIGTERM). Each runs in its own process group, so
+ * the signal reaches the measured command behind GNU time too: an orphan left writing into the
+ * scratch directory would break its cleanup and the next run.
+ */
+export function killRunning(): void {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 /** Runs a command to completion with stdout discarded; rejects with the tail of stderr on failure. */
 export function run(argv: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd });
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: opts.env ?? process.env, cwd: opts.cwd, detached: true });
+    const pid = child.pid;
+    if (pid !== undefined) running.add(pid);
     let err = '';
     child.stderr.on('data', (d: Buffer) => {
       err = (err + d.toString()).slice(-4000);
     });
     child.on('error', reject);
     child.on('close', (code, signal) => {
+      if (pid !== undefined) running.delete(pid);
       if (code === 0) resolve();
       else reject(new Error(`${argv.join(' ')}: exit ${code ?? signal}\n${err.trim()}`));
     });

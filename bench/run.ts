@@ -10,7 +10,7 @@ import { buildCases, type Case, type Context } from './cases.js';
 import { datasetNames, ensureData, type Data, type DatasetName } from './datasets.js';
 import { detect } from './detect.js';
 import { stopDockerd } from './dockerd.js';
-import { cleanupMeasure } from './measure.js';
+import { cleanupMeasure, killRunning } from './measure.js';
 import { parseOptions, type BenchOptions } from './options.js';
 import { caseRecord, machine, markdown, mergeCases, type Results, type Substitutions } from './report.js';
 import { runCase, type CaseResult } from './runner.js';
@@ -81,6 +81,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const stop = (): void => {
     // Leave no multi-GiB outputs in tmpfs when interrupted.
+    killRunning();
     void stopDockerd().then(() => scratch.cleanup()).finally(() => process.exit(130));
   };
   process.once('SIGINT', stop);
