@@ -19,11 +19,20 @@
  * warning. Node.js cannot set xattrs, so they are reported in one warning.
  * Limits on total uncompressed bytes and entries stop decompression bombs (BERTH_LIMIT), and
  * each layer's diff_id, when given, is checked as it streams (BERTH_DIGEST_MISMATCH).
+ *
+ * Speed: per-entry file-system calls are synchronous (a thread-pool round trip costs far more
+ * than the call itself on a small file), and directories this extractor created or checked are
+ * remembered as safe, so an entry whose parent is known costs no lstat of its ancestors: it is
+ * created directly with O_EXCL (mkdir, symlink), and only when something is already at its path
+ * does the general code (lstat, remove, create) run. Removing a directory forgets every safe
+ * directory, so nothing is ever trusted past a change this extractor made.
  */
 import { execFile } from 'node:child_process';
-import { constants } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, realpath, rm, symlink, unlink } from 'node:fs/promises';
-import nodePath from 'node:path';
+import {
+  closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readlinkSync, symlinkSync,
+  unlinkSync, writeSync,
+} from 'node:fs';
+import { chmod, lchown, lstat, lutimes, mkdir, readdir, realpath, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { Digest } from '../core/digest.js';
 import { BerthError, withContext } from '../core/errors.js';
@@ -32,9 +41,12 @@ import { verifyStream } from '../io/verify.js';
 import type { TarHeader } from '../tar/header.js';
 import { readTar, type TarEntry } from '../tar/reader.js';
 import { cleanEntryName, parentOf, resolveInRoot, type PathProbe, type ProbeResult } from './safe-path.js';
-import { classifyEntry } from './whiteout.js';
+import { fastCleanName } from './union.js';
+import { classifyEntry, WHITEOUT_PREFIX } from './whiteout.js';
 
 const run = promisify(execFile);
+
+const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /** Default caps: 64 GiB of uncompressed layer bytes and 4 000 000 entries over all layers. */
 export const DEFAULT_MAX_UNPACKED_BYTES = 64 * 1024 ** 3;
@@ -128,14 +140,16 @@ class Extractor {
   }
 
   private host(rel: string): string {
-    return rel === '' ? this.root : nodePath.join(this.root, rel);
+    // rel is always clean (no empty, `.` or `..` components), so joining is concatenation.
+    if (rel === '') return this.root;
+    return this.root === '/' ? `/${rel}` : `${this.root}/${rel}`;
   }
 
-  private readonly probe: PathProbe = async (rel: string): Promise<ProbeResult> => {
+  private readonly probe: PathProbe = (rel: string): ProbeResult => {
     const p = this.host(rel);
     try {
-      const s = await lstat(p);
-      if (s.isSymbolicLink()) return { kind: 'symlink', target: await readlink(p) };
+      const s = lstatSync(p);
+      if (s.isSymbolicLink()) return { kind: 'symlink', target: readlinkSync(p) };
       return s.isDirectory() ? { kind: 'directory' } : { kind: 'other' };
     } catch (err) {
       if (isMissing(err)) return { kind: 'absent' };
@@ -143,9 +157,26 @@ class Extractor {
     }
   };
 
+  /**
+   * Directories (root-relative, resolved) that are real directories all the way down from the
+   * root: made or lstat-checked by this extractor, with nothing removed since.
+   */
+  private readonly safeDirs = new Set<string>();
+
+  private isSafeDir(rel: string): boolean {
+    return rel === '' || this.safeDirs.has(rel);
+  }
+
+  /** Removes whatever is at `rel` (rm does not follow symlinks); a directory there makes every safe directory suspect. */
+  private async remove(rel: string, kind: ProbeResult['kind']): Promise<void> {
+    if (kind === 'directory') this.safeDirs.clear();
+    else this.safeDirs.delete(rel);
+    await rm(this.host(rel), { recursive: true, force: true });
+  }
+
   /** Makes a missing or non-directory parent a real directory (dockerd creates parents 0755). */
   private readonly repair = async (rel: string, found: ProbeResult): Promise<void> => {
-    if (found.kind !== 'absent') await rm(this.host(rel), { recursive: true, force: true });
+    if (found.kind !== 'absent') await this.remove(rel, found.kind);
     await mkdir(this.host(rel), 0o755);
     this.dirs.set(rel, { mode: 0o755, uid: undefined, gid: undefined, mtime: undefined });
     this.touch(rel);
@@ -192,21 +223,21 @@ class Extractor {
   private async applyEntry(entry: TarEntry): Promise<void> {
     const h = entry.header;
     if (h.type === 'g') return;
-    const clean = cleanEntryName(h.name);
-    const role = classifyEntry(clean);
-    if (role.kind === 'meta') return;
-    if (role.kind === 'opaque') {
+    const clean = fastCleanName(h.name) ?? cleanEntryName(h.name);
+    const role = clean.includes(WHITEOUT_PREFIX) ? classifyEntry(clean) : undefined;
+    if (role?.kind === 'meta') return;
+    if (role?.kind === 'opaque') {
       const r = await resolveInRoot(role.dir, this.probe, { followFinal: true, repair: this.repair });
       if (r.last.kind !== 'directory') await this.repair(r.path, r.last);
       this.touch(r.path);
       await this.hideChildren(r.path);
       return;
     }
-    if (role.kind === 'whiteout') {
+    if (role?.kind === 'whiteout') {
       const d = await resolveInRoot(role.dir, this.probe, { followFinal: true });
       if (d.missingParent || d.last.kind !== 'directory') return;
       const target = d.path === '' ? role.name : `${d.path}/${role.name}`;
-      const t = await this.probe(target);
+      const t = this.probe(target) as ProbeResult;
       if (t.kind !== 'absent') await this.hide(target, t);
       return;
     }
@@ -214,15 +245,19 @@ class Extractor {
     if (!['file', 'directory', 'symlink', 'link', 'char', 'block', 'fifo'].includes(h.type)) {
       throw new BerthError('BERTH_UNSUPPORTED', `entry type ${JSON.stringify(h.typeflag)} is not supported in a layer`, { got: h.typeflag });
     }
+    // Fast path: the parent is a known real directory and nothing is at the entry's path yet.
+    if (h.type !== 'link' && this.isSafeDir(parentOf(clean)) && (await this.createNew(clean, h, entry))) return;
     const r = await resolveInRoot(clean, this.probe, { followFinal: false, repair: this.repair });
     const rel = r.path;
     const host = this.host(rel);
+    this.safeDirs.add(parentOf(rel)); // every component before the last is a real directory now
     this.touch(rel);
     if (h.type === 'directory') {
       if (r.last.kind !== 'directory') {
-        if (r.last.kind !== 'absent') await rm(host, { recursive: true, force: true });
-        await mkdir(host, 0o700);
+        if (r.last.kind !== 'absent') await this.remove(rel, r.last.kind);
+        mkdirSync(host, 0o700);
       }
+      this.safeDirs.add(rel);
       this.dirs.set(rel, { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
       this.noteXattrs(h);
       return;
@@ -238,44 +273,79 @@ class Extractor {
       if (t.path === rel) return; // a link to itself: already there
     }
     if (r.last.kind === 'directory') {
-      await rm(host, { recursive: true, force: true });
+      await this.remove(rel, 'directory');
       this.dirs.delete(rel);
     } else if (r.last.kind !== 'absent') {
-      await unlink(host);
+      this.safeDirs.delete(rel);
+      unlinkSync(host);
     }
     switch (h.type) {
       case 'file':
-        await this.writeFile(host, h, entry.body());
+        await this.writeFile(openSync(host, NEW_FILE, 0o600), h, entry);
         break;
       case 'link':
-        await link(linkTarget!, host);
+        linkSync(linkTarget!, host);
         break;
       case 'symlink':
-        await symlink(h.linkname, host);
-        if (this.privileged) await lchown(host, h.uid, h.gid);
-        await lutimes(host, h.mtime, h.mtime);
-        this.noteXattrs(h);
+        symlinkSync(h.linkname, host);
+        this.symlinkMeta(host, h);
         break;
       default:
         await this.makeNode(host, h);
     }
   }
 
-  private async writeFile(host: string, h: TarHeader, body: ByteStream): Promise<void> {
-    const fh = await open(host, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  /**
+   * Creates a file, directory or symlink at `clean` (whose parent is a safe directory) when
+   * nothing is there: O_EXCL semantics, so an existing path fails with EEXIST and false is
+   * returned (nothing changed; the general code then looks at what is there).
+   */
+  private async createNew(clean: string, h: TarHeader, entry: TarEntry): Promise<boolean> {
+    const host = this.host(clean);
+    let fd = -1;
     try {
-      for await (const chunk of body) {
-        let at = 0;
-        while (at < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, at, chunk.length - at);
-          at += bytesWritten;
+      if (h.type === 'file') fd = openSync(host, NEW_FILE, 0o600);
+      else if (h.type === 'directory') mkdirSync(host, 0o700);
+      else if (h.type === 'symlink') symlinkSync(h.linkname, host);
+      else return false;
+    } catch (err) {
+      if ((err as { code?: string } | null)?.code === 'EEXIST') return false;
+      throw err;
+    }
+    this.touch(clean);
+    if (h.type === 'file') {
+      await this.writeFile(fd, h, entry);
+    } else if (h.type === 'directory') {
+      this.safeDirs.add(clean);
+      this.dirs.set(clean, { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
+      this.noteXattrs(h);
+    } else {
+      this.symlinkMeta(host, h);
+    }
+    return true;
+  }
+
+  private symlinkMeta(host: string, h: TarHeader): void {
+    if (this.privileged) lchownSync(host, h.uid, h.gid);
+    lutimesSync(host, h.mtime, h.mtime);
+    this.noteXattrs(h);
+  }
+
+  /** Writes the body into a new file's descriptor, then owner, mode and times; closes it. */
+  private async writeFile(fd: number, h: TarHeader, entry: TarEntry): Promise<void> {
+    try {
+      // Skipping body() for an empty file saves the iteration; the reader skips nothing.
+      if (entry.dataSize > 0) {
+        for await (const chunk of entry.body()) {
+          let at = 0;
+          while (at < chunk.length) at += writeSync(fd, chunk, at, chunk.length - at);
         }
       }
-      if (this.privileged) await fh.chown(h.uid, h.gid);
-      await fh.chmod(this.fileMode(h.mode));
-      await fh.utimes(h.mtime, h.mtime);
+      if (this.privileged) fchownSync(fd, h.uid, h.gid);
+      fchmodSync(fd, this.fileMode(h.mode));
+      futimesSync(fd, h.mtime, h.mtime);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
     this.noteXattrs(h);
   }
@@ -303,13 +373,18 @@ class Extractor {
   }
 
   private noteXattrs(h: TarHeader): void {
-    if (Object.keys(h.xattrs).length > 0) this.skippedXattrs++;
+    for (const k in h.xattrs) {
+      if (Object.hasOwn(h.xattrs, k)) {
+        this.skippedXattrs++;
+        return;
+      }
+    }
   }
 
   /** Hides lower content at `rel`: removes it unless this layer made it; then only its lower children. */
   private async hide(rel: string, found: ProbeResult): Promise<void> {
     if (!this.touched.has(rel)) {
-      await rm(this.host(rel), { recursive: true, force: true });
+      await this.remove(rel, found.kind);
       return;
     }
     if (found.kind === 'directory') await this.hideChildren(rel);
@@ -318,7 +393,7 @@ class Extractor {
   private async hideChildren(rel: string): Promise<void> {
     for (const name of await readdir(this.host(rel))) {
       const child = rel === '' ? name : `${rel}/${name}`;
-      await this.hide(child, await this.probe(child));
+      await this.hide(child, this.probe(child) as ProbeResult);
     }
   }
 
@@ -330,7 +405,7 @@ class Extractor {
       const known = real.get(rel);
       if (known !== undefined) return known;
       let ok = await isRealDir(parentOf(rel));
-      if (ok) ok = (await this.probe(rel)).kind === 'directory';
+      if (ok) ok = (this.probe(rel) as ProbeResult).kind === 'directory';
       real.set(rel, ok);
       return ok;
     };
