@@ -164,10 +164,38 @@ for (const driver of drivers) {
       assert.equal(list.code, 0, 'reading stays allowed');
     });
 
+    // A container that keeps using the app image after the daemon stops.
+    await second.docker(['create', '--name', 'berth-write-c1', '--network', 'none', APP_IMAGE, '/bin/sh']);
     await second.stop();
     await t.test('after dockerd used it, fsck still passes', async () => {
       const r = await berth('--root', R, 'store', 'fsck');
       assert.equal(r.code, 0, r.stdout + r.stderr);
+    });
+
+    await t.test('rmi: an image a container uses needs --force, its layers stay; dockerd accepts the result', async () => {
+      assert.equal((await berth('--root', R, 'rmi', APP_IMAGE)).stdout, `Untagged: ${APP_IMAGE}\n`);
+      const refused = await berth('--root', R, 'rmi', APP_IMAGE_LATEST);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /container [a-f0-9]{12} \(berth-write-c1\) is using its referenced image/);
+      const forced = await berth('--root', R, 'rmi', '--force', APP_IMAGE_LATEST, '--format', 'json');
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.deepEqual(json<{ deleted: string[]; layers: string[] }>(forced, 'rmi').layers, [], 'the container still needs every layer');
+      const f = await berth('--root', R, 'store', 'fsck');
+      assert.equal(f.code, 0, f.stdout + f.stderr);
+      const third = await startDockerd({ driver, dataRoot: R });
+      try {
+        const listing = (await third.docker(['images', '--format', '{{.Repository}}:{{.Tag}}'])).stdout.trim().split('\n').sort();
+        assert.deepEqual(listing, [BASE_IMAGE, 'berth-sample:latest'].sort());
+        await third.docker(['rm', 'berth-write-c1']);
+      } finally {
+        await third.stop();
+      }
+      // With the container gone the app's own layers are unused: dockerd released them itself, or gc does.
+      const gc = await berth('--root', R, 'store', 'gc');
+      assert.equal(gc.code, 0, gc.stderr);
+      const after = await berth('--root', R, 'store', 'fsck', '--format', 'json');
+      assert.equal(after.code, 0, after.stdout);
+      assert.equal(json<{ layers: number }>(after, 'fsck').layers, want.get(BASE_IMAGE)!.diffIds.length + sampleInfo.layers.length);
     });
   });
 }

@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstat, mkdtemp, readdir, readFile, readlink, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chown, lstat, mkdtemp, readdir, readFile, readlink, rm, truncate, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -292,4 +293,32 @@ test('a write killed at any step leaves a store that gc + fsck make clean', asyn
       assert.equal((await berth('--root', R, 'store', 'fsck')).code, 0);
     });
   }
+});
+
+test('without root: whiteouts and owners stay in tar-split, said once; the layers still rebuild byte-exact', async (t) => {
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+  if (process.getuid?.() !== 0 || setpriv === undefined) {
+    t.skip('needs root (to drop to an unprivileged user) and setpriv');
+    return;
+  }
+  const dir = await tmp(t);
+  await chown(dir, 65534, 65534);
+  const R = path.join(dir, 'root');
+  const asNobody = (args: readonly string[]) => new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+    execFile(setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, '--root', R, ...args], { encoding: 'utf8' }, (err, stdout, stderr) => {
+      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr });
+    });
+  });
+  const load = await asNobody(['load', SAMPLE, '--platform', 'linux/amd64']);
+  assert.equal(load.code, 0, load.stderr);
+  const notes = load.stderr.split('\n').filter((l) => l.startsWith('note: not running as root'));
+  assert.equal(notes.length, 1, load.stderr);
+  assert.match(notes[0]!, /1 whiteout .*1 opaque directory .*kept in tar-split only/);
+  const fsck = await asNobody(['store', 'fsck']);
+  assert.equal(fsck.code, 0, fsck.stdout + fsck.stderr);
+  const out = path.join(dir, 'saved.tar');
+  const save = await asNobody(['save', 'berth-sample', '-o', out]);
+  assert.equal(save.code, 0, save.stderr);
+  const v = await berth('verify', out);
+  assert.equal(v.code, 0, v.stdout + v.stderr);
 });

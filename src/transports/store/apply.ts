@@ -55,8 +55,33 @@ export interface ApplyLayerResult {
   readonly size: number;
   readonly tarBytes: number;
   readonly entries: number;
-  /** What could not be materialised without root (kept in tar-split only), e.g. `3 whiteouts`. */
-  readonly unprivileged: readonly string[];
+  /** What could not be materialised without root (kept in tar-split only). */
+  readonly unprivileged: UnprivilegedCounts;
+}
+
+/** Counts of what an unprivileged apply could not put on disk. */
+export interface UnprivilegedCounts {
+  whiteouts: number;
+  opaque: number;
+  devices: number;
+  owners: number;
+  xattrs: number;
+}
+
+export function emptyUnprivileged(): UnprivilegedCounts {
+  return { whiteouts: 0, opaque: 0, devices: 0, owners: 0, xattrs: 0 };
+}
+
+/** `3 whiteouts, the owners of 10 entries`; empty when nothing was skipped. */
+export function describeUnprivileged(s: UnprivilegedCounts): string[] {
+  const out: string[] = [];
+  const n = (k: number, one: string, many: string) => `${k} ${k === 1 ? one : many}`;
+  if (s.whiteouts > 0) out.push(`${n(s.whiteouts, 'whiteout', 'whiteouts')} (overlay2 stores them as 0/0 device nodes)`);
+  if (s.opaque > 0) out.push(`${n(s.opaque, 'opaque directory', 'opaque directories')} (xattr trusted.overlay.opaque)`);
+  if (s.devices > 0) out.push(n(s.devices, 'device node or FIFO', 'device nodes or FIFOs'));
+  if (s.owners > 0) out.push(`the owners of ${n(s.owners, 'entry', 'entries')}`);
+  if (s.xattrs > 0) out.push(`the extended attributes of ${n(s.xattrs, 'entry', 'entries')}`);
+  return out;
 }
 
 interface DirMeta {
@@ -180,7 +205,7 @@ class LayerApplier {
   private readonly touched = new Set<string>();
   private readonly xattrs: XattrWrite[] = [];
   private readonly whiteouts: Array<{ rel: string; uid: number; gid: number }> = [];
-  private readonly skipped = { whiteouts: 0, opaque: 0, devices: 0, owners: 0, xattrs: 0 };
+  private readonly skipped = emptyUnprivileged();
 
   constructor(private readonly root: string, private readonly opts: ApplyLayerOptions) {
     this.privileged = opts.privileged ?? process.getuid?.() === 0;
@@ -217,15 +242,8 @@ class LayerApplier {
     }
   }
 
-  unprivilegedSummary(): string[] {
-    const s = this.skipped;
-    const out: string[] = [];
-    if (s.whiteouts > 0) out.push(`${s.whiteouts} whiteout${s.whiteouts === 1 ? '' : 's'} (overlay2 stores them as device nodes)`);
-    if (s.opaque > 0) out.push(`${s.opaque} opaque director${s.opaque === 1 ? 'y' : 'ies'} (trusted.overlay.opaque)`);
-    if (s.devices > 0) out.push(`${s.devices} device node${s.devices === 1 ? '' : 's'} or FIFOs`);
-    if (s.owners > 0) out.push(`the owners of ${s.owners} entr${s.owners === 1 ? 'y' : 'ies'}`);
-    if (s.xattrs > 0) out.push(`extended attributes of ${s.xattrs} entr${s.xattrs === 1 ? 'y' : 'ies'}`);
-    return out;
+  unprivilegedSummary(): UnprivilegedCounts {
+    return { ...this.skipped };
   }
 
   async apply(entry: TarEntry): Promise<void> {

@@ -28,6 +28,7 @@ import { decompress, detectCompression } from '../../io/codec.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
 import { BlobDirectory } from '../shared/layout-writer.js';
 import type { DestinationCapabilities, DestinationOptions, ImageDestination, ImageReference, NamedRoot } from '../transport.js';
+import { describeUnprivileged, emptyUnprivileged } from './apply.js';
 import { DataRoot } from './data-root.js';
 import { configFile, MAX_CONFIG_BYTES, readConfig } from './imagedb.js';
 import { layerDir, readLayerEntry, type LayerEntry } from './layerdb.js';
@@ -289,7 +290,7 @@ export class StoreDestination implements ImageDestination {
     const plans: ImagePlan[] = [];
     for (const r of roots) plans.push(await this.plan(r));
     const prepared = new Map<string, PreparedLayer>();
-    const unprivileged = new Set<string>();
+    const unprivileged = emptyUnprivileged();
     const layerExists = async (chain: Digest) => (await stat(path.join(this.store.imageDir, layerDir(chain))).catch(() => undefined)) !== undefined;
     const parentOf = async (chain: Digest | undefined): Promise<ParentInfo | undefined> => {
       if (chain === undefined) return undefined;
@@ -310,7 +311,7 @@ export class StoreDestination implements ImageDestination {
               throw withContext(err, `loading into ${this.store.root}`);
             });
           prepared.set(chain, layer);
-          for (const u of layer.unprivileged) unprivileged.add(u.replace(/^\d+ /, ''));
+          for (const k of Object.keys(unprivileged) as Array<keyof typeof unprivileged>) unprivileged[k] += layer.unprivileged[k];
         }
       }
       failpoint('all-prepared');
@@ -351,8 +352,9 @@ export class StoreDestination implements ImageDestination {
         }
       }
       this.loaded = loaded;
-      if (unprivileged.size > 0) {
-        this.notes.push(`not running as root: ${[...unprivileged].join(', ')} are kept in tar-split only (layers still rebuild byte-exact; a dockerd running as root needs them on disk to run containers correctly)`);
+      const skipped = describeUnprivileged(unprivileged);
+      if (skipped.length > 0) {
+        this.notes.push(`not running as root: ${skipped.join(', ')} could not be made on disk and are kept in tar-split only (the layers still rebuild byte-exact; containers run by a dockerd on this root would not see them)`);
       }
       this.committed = true;
     } finally {

@@ -25,7 +25,7 @@ import { BerthError, withContext } from '../../core/errors.js';
 import { familiarName, parseDockerReference } from '../../core/reference.js';
 import { fsyncDir, TEMP_PREFIX, writeFileAtomic } from '../../io/atomic-file.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
-import { applyLayer } from './apply.js';
+import { applyLayer, type UnprivilegedCounts } from './apply.js';
 import type { DataRoot } from './data-root.js';
 import { configFile } from './imagedb.js';
 import { layerDir } from './layerdb.js';
@@ -74,7 +74,7 @@ export interface PreparedLayer {
   /** The staged layerdb directory (absolute). */
   readonly entryDir: string;
   readonly size: number;
-  readonly unprivileged: readonly string[];
+  readonly unprivileged: UnprivilegedCounts;
   published: boolean;
 }
 
