@@ -11,10 +11,10 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { BerthError, isBerthError, withContext } from '../core/errors.js';
+import { decompress, sniffCompression } from '../io/codec.js';
 import type { ByteStream, IoOptions } from '../io/stream.js';
 import type { TarType } from './header.js';
 import { DEFAULT_MAX_ENTRIES, entryLabel, readHeaderGroup, type BlockReader } from './reader.js';
@@ -86,15 +86,6 @@ export function normalizeMemberName(name: string): string | undefined {
   return parts.length === 0 ? '.' : parts.join('/');
 }
 
-export function sniffCompression(head: Uint8Array): ArchiveCompression {
-  const b = (i: number): number => head[i] ?? -1;
-  if (b(0) === 0x1f && b(1) === 0x8b) return 'gzip';
-  if (b(0) === 0xfd && b(1) === 0x37 && b(2) === 0x7a && b(3) === 0x58 && b(4) === 0x5a && b(5) === 0x00) return 'xz';
-  if (b(0) === 0x28 && b(1) === 0xb5 && b(2) === 0x2f && b(3) === 0xfd) return 'zstd';
-  if (b(0) === 0x42 && b(1) === 0x5a && b(2) === 0x68) return 'bzip2';
-  return 'none';
-}
-
 /** Reads header-sized pieces at a moving position through a 64 KiB window (few syscalls for small members). */
 class FileBlocks implements BlockReader {
   private window = Buffer.alloc(0);
@@ -141,18 +132,16 @@ async function spawnDecompress(cmd: string, file: string, out: Writable, signal:
   if (code !== 0) throw new Error(`${cmd} exited with code ${code}${stderr === '' ? '' : `: ${stderr.trim().split('\n')[0]}`}`);
 }
 
-async function zstdDecompressor(): Promise<Transform> {
-  const mod = (await import('zstd-napi')) as unknown as { DecompressStream: new () => Transform };
-  return new mod.DecompressStream();
-}
-
 async function spool(file: string, compression: ArchiveCompression, dest: string, signal: AbortSignal | undefined): Promise<void> {
   const out = createWriteStream(dest);
-  const input = (): Readable => createReadStream(file, { highWaterMark: 1 << 20 });
-  const opts = signal === undefined ? {} : { signal };
-  if (compression === 'gzip') await pipeline(input(), createGunzip(), out, opts);
-  else if (compression === 'zstd') await pipeline(input(), await zstdDecompressor(), out, opts);
-  else await spawnDecompress(compression === 'xz' ? 'xz' : 'bzip2', file, out, signal);
+  if (compression === 'gzip' || compression === 'zstd') {
+    // the same streaming codecs as layers: bounded memory, errors that name the archive
+    const input = createReadStream(file, { highWaterMark: 1 << 20 });
+    const plain = decompress(input, compression, { what: 'the archive', ...(signal ? { signal } : {}) });
+    await pipeline(Readable.from(plain), out, signal === undefined ? {} : { signal });
+  } else {
+    await spawnDecompress(compression === 'xz' ? 'xz' : 'bzip2', file, out, signal);
+  }
 }
 
 /** Opens a tar file (optionally gzip/xz/zstd/bzip2-compressed) and indexes its members. */
@@ -168,7 +157,9 @@ export async function openTarArchive(file: string, opts: OpenTarArchiveOptions =
     } finally {
       await fh0.close();
     }
-    const compression = sniffCompression(head);
+    const sniffed = sniffCompression(head);
+    if (sniffed === 'lz4') throw new BerthError('BERTH_UNSUPPORTED', `${what}: the archive is lz4-compressed, which berth does not read`, { subject: file });
+    const compression: ArchiveCompression = sniffed;
     let tarFile = file;
     if (compression !== 'none') {
       tempDir = await mkdtemp(join(opts.tempDir ?? tmpdir(), 'berth-archive-'));
