@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { buildCases, type Case, type Context } from './cases.js';
 import { datasetNames, ensureData, type Data, type DatasetName } from './datasets.js';
 import { detect } from './detect.js';
-import { stopDockerd } from './dockerd.js';
+import { DOCKER_HOST, stopDockerd } from './dockerd.js';
 import { cleanupMeasure, killRunning } from './measure.js';
 import { parseOptions, type BenchOptions } from './options.js';
 import { caseRecord, machine, markdown, mergeCases, type Results, type Substitutions } from './report.js';
@@ -86,7 +86,9 @@ async function main(argv: readonly string[]): Promise<number> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  const subst: Substitutions = [[scratch.dir, '$SCRATCH'], [opts.data, '$DATA'], [REPO + path.sep, './'], [process.execPath, 'node']];
+  const subst: Substitutions = [
+    [scratch.dir, '$SCRATCH'], [opts.data, '$DATA'], [REPO + path.sep, './'], [process.execPath, 'node'], [DOCKER_HOST, 'unix://$BENCH_DOCKERD/docker.sock'],
+  ];
   // A partial run (--only) updates its cases in the previous results instead of dropping the rest.
   const previous = opts.only !== undefined ? await previousResults(opts.out) : undefined;
   const results: CaseResult[] = [];
@@ -98,7 +100,9 @@ async function main(argv: readonly string[]): Promise<number> {
       skipped: all.skipped,
     };
     await mkdir(path.dirname(opts.out), { recursive: true });
-    await writeFile(`${opts.out}.tmp`, `${JSON.stringify(out, null, 2)}\n`);
+    // Scrubbed as a whole, so records merged from an earlier run get the same treatment.
+    const text = subst.reduce((t, [from, to]) => t.split(JSON.stringify(from).slice(1, -1)).join(to), JSON.stringify(out, null, 2));
+    await writeFile(`${opts.out}.tmp`, `${text}\n`);
     await rename(`${opts.out}.tmp`, opts.out);
     return out;
   };
