@@ -29,6 +29,8 @@ export interface StartRegistryOptions {
   readonly deleteEnabled?: boolean;
   /** Reuse this storage directory (not removed at stop). */
   readonly storageDir?: string;
+  /** Listen on this port of 127.0.0.1 (a restart on the same address); default a free one. */
+  readonly port?: number;
 }
 
 export interface RunningRegistry {
@@ -37,6 +39,8 @@ export interface RunningRegistry {
   readonly storageDir: string;
   /** What the registry printed (for failure messages). */
   log(): string;
+  /** SIGKILL, as a crash: the process ends mid-request and nothing is removed (stop() still cleans up). */
+  crash(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -57,7 +61,7 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
   const bin = requirePeer('registry');
   const work = await mkdtemp(path.join(os.tmpdir(), 'berth-registry-'));
   const storageDir = opts.storageDir ?? path.join(work, 'data');
-  const port = await freePort();
+  const port = opts.port ?? await freePort();
   const host = `127.0.0.1:${port}`;
   const lines = [
     'version: 0.1',
@@ -113,7 +117,13 @@ export async function startRegistry(opts: StartRegistryOptions = {}): Promise<Ru
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { host, storageDir, log: () => output, stop };
+  const crash = async (): Promise<void> => {
+    if (!exited && child.pid !== undefined) {
+      child.kill('SIGKILL');
+      await exit;
+    }
+  };
+  return { host, storageDir, log: () => output, crash, stop };
 }
 
 function answers(host: string, tls: boolean): Promise<boolean> {
