@@ -4,6 +4,7 @@
  */
 import type { Command } from 'commander';
 import { commitContainer, containerDiff, containerLayerToFile, exportContainerToFile, listContainers, type ContainersResult, type DiffMode } from '../../src/index.js';
+import { createContainer, mountContainer, removeContainer, unmountContainer } from '../../src/containers.js';
 import { humanSize, parseFormat, table, UsageError, writeJson, type Io } from '../output.js';
 import type { CommandContext } from './read.js';
 
@@ -60,7 +61,7 @@ export function registerContainerCommands(program: Command, ctx: CommandContext)
       for (const c of result.containers) for (const p of c.problems) io.stderr.write(`note: ${c.id.slice(0, 12)}: ${p}\n`);
     }));
 
-  const container = program.command('container').description('containers of the local store, offline: diff, export, layer, commit');
+  const container = program.command('container').description('containers of the local store, offline: diff, export, layer, commit, create, mount, unmount, rm');
 
   container
     .command('diff')
@@ -106,6 +107,75 @@ export function registerContainerCommands(program: Command, ctx: CommandContext)
     }));
 
   registerContainerCommitCommand(container, program, ctx);
+  registerContainerWorkCommands(container, program, ctx);
+}
+
+/** create, mount, unmount, rm: working containers in the data root, offline (writes need a root berth created, or --allow-write). */
+export function registerContainerWorkCommands(container: Command, program: Command, ctx: CommandContext): void {
+  const io: Io = ctx.io;
+  const root = (): { root?: string } => {
+    const r = (program.opts() as { root?: string }).root;
+    return r === undefined ? {} : { root: r };
+  };
+
+  container
+    .command('create')
+    .description('create a container from an image of the store, as `docker create` lays it out (init layer, writable layer, config.v2.json, hostconfig.json), without a daemon; prints its ID')
+    .argument('<image>', 'image name, ID or ID prefix in the store')
+    .argument('[command...]', 'command and arguments replacing the image\'s Cmd (put -- before a command that has options)')
+    .option('--name <name>', 'container name (default: generated)')
+    .option('--network <mode>', 'network mode dockerd uses when it starts the container: default, none, host, bridge or a network name', 'default')
+    .option('--json', 'print the result as JSON')
+    .action((image: string, command: string[], o: { name?: string; network: string; json?: boolean }) => ctx.run(async () => {
+      const result = await createContainer(image, { ...root(), network: o.network, ...(o.name !== undefined ? { name: o.name } : {}), ...(command.length > 0 ? { command } : {}) });
+      if (o.json === true) return writeJson(io, result);
+      io.stdout.write(`${result.id}\n`);
+    }));
+
+  container
+    .command('mount')
+    .description('mount a container\'s file system at DIR (an empty or new directory): an overlay mount (overlay2) or bind mount (vfs) as root, else a copy whose changes `container unmount` folds back')
+    .argument('<container>', 'container ID, ID prefix or name')
+    .argument('<dir>', 'mount point: an empty directory, created when missing')
+    .option('--copy', 'make a materialised copy even where a kernel mount is possible')
+    .option('--json', 'print the result as JSON')
+    .action((id: string, dir: string, o: { copy?: boolean; json?: boolean }) => ctx.run(async () => {
+      const result = await mountContainer(id, dir, { ...root(), ...(o.copy === true ? { copy: true } : {}) });
+      if (o.json === true) return writeJson(io, result);
+      for (const n of result.notes) io.stderr.write(`note: ${n}\n`);
+      io.stdout.write(`${result.dir}\n`);
+    }));
+
+  container
+    .command('unmount')
+    .alias('umount')
+    .description('undo `container mount`: unmount, or fold the copy\'s changes into the writable layer (deletions as whiteouts, replaced directories opaque) and empty it')
+    .argument('<container>', 'container ID, ID prefix or name')
+    .option('--discard', 'a copy: drop its changes')
+    .option('--json', 'print the result as JSON')
+    .action((id: string, o: { discard?: boolean; json?: boolean }) => ctx.run(async () => {
+      const result = await unmountContainer(id, { ...root(), ...(o.discard === true ? { discard: true } : {}) });
+      if (o.json === true) return writeJson(io, result);
+      const f = result.folded;
+      io.stdout.write(f === undefined
+        ? `unmounted ${result.dir}\n`
+        : `folded ${f.added} added, ${f.changed} changed, ${f.deleted} deleted (${f.whiteouts} whiteouts, ${f.opaque} opaque directories) from ${result.dir}\n`);
+    }));
+
+  container
+    .command('rm')
+    .description('remove containers (their init and writable layers, mount record and containers/<id>); their images stay')
+    .argument('<container...>', 'container IDs, ID prefixes or names')
+    .option('-f, --force', 'also remove a mounted container (unmounting it; a copy\'s changes are dropped) or one marked running')
+    .option('--json', 'print the result as JSON')
+    .action((ids: string[], o: { force?: boolean; json?: boolean }) => ctx.run(async () => {
+      const results = [];
+      for (const id of ids) {
+        results.push(await removeContainer(id, { ...root(), ...(o.force === true ? { force: true } : {}) }));
+        if (o.json !== true) io.stdout.write(`${id}\n`);
+      }
+      if (o.json === true) return writeJson(io, results);
+    }));
 }
 
 export function registerContainerCommitCommand(container: Command, program: Command, ctx: CommandContext): void {
