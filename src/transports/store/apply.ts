@@ -26,6 +26,7 @@ import { createGzip } from 'node:zlib';
 import { createDigester, type Digest } from '../../core/digest.js';
 import { BerthError, withContext } from '../../core/errors.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
+import { DEFAULT_MAX_UNPACKED_BYTES, DEFAULT_MAX_UNPACKED_ENTRIES } from '../../layer/extract.js';
 import { cleanEntryName, parentOf, resolveInRoot, type PathProbe, type ProbeResult } from '../../layer/safe-path.js';
 import { classifyEntry } from '../../layer/whiteout.js';
 import type { TarHeader } from '../../tar/header.js';
@@ -37,6 +38,54 @@ const run = promisify(execFile);
 
 export type ApplyMode = 'overlay' | 'naive';
 
+/** Caps on what one load applies (all its new layers together), against decompression bombs. */
+export interface LoadLimits {
+  /** Uncompressed layer tar bytes. */
+  readonly maxBytes?: number;
+  /** Tar members. */
+  readonly maxEntries?: number;
+}
+
+/** The same defaults as `berth unpack`: 64 GiB and 4 000 000 entries. */
+export const DEFAULT_LOAD_LIMITS = { maxBytes: DEFAULT_MAX_UNPACKED_BYTES, maxEntries: DEFAULT_MAX_UNPACKED_ENTRIES } as const;
+
+let loadLimits: LoadLimits = {};
+
+/** Limits for loads that do not give their own (unset fields: DEFAULT_LOAD_LIMITS). */
+export function setStoreLoadLimits(l: LoadLimits): void {
+  loadLimits = { ...l };
+}
+
+/** Running totals of one load, over every layer it applies; BERTH_LIMIT past a cap. */
+export class LoadBudget {
+  bytes = 0;
+  entries = 0;
+  readonly maxBytes: number;
+  readonly maxEntries: number;
+
+  constructor(limits: LoadLimits = loadLimits) {
+    this.maxBytes = limits.maxBytes ?? DEFAULT_LOAD_LIMITS.maxBytes;
+    this.maxEntries = limits.maxEntries ?? DEFAULT_LOAD_LIMITS.maxEntries;
+  }
+
+  addBytes(n: number, what: string): void {
+    this.bytes += n;
+    if (this.bytes > this.maxBytes) {
+      throw new BerthError('BERTH_LIMIT', `${what}: more than ${this.maxBytes} uncompressed bytes in all layers of this load (the load limit)`, {
+        subject: what, want: this.maxBytes, got: this.bytes,
+      });
+    }
+  }
+
+  addEntry(what: string): void {
+    if (++this.entries > this.maxEntries) {
+      throw new BerthError('BERTH_LIMIT', `${what}: more than ${this.maxEntries} entries in all layers of this load (the load limit)`, {
+        subject: what, want: this.maxEntries, got: this.entries,
+      });
+    }
+  }
+}
+
 export interface ApplyLayerOptions extends IoOptions {
   readonly mode: ApplyMode;
   /** Where tar-split.json.gz goes (created; must not exist). */
@@ -47,6 +96,8 @@ export interface ApplyLayerOptions extends IoOptions {
   readonly what: string;
   /** Act as root (default: whether the process is root). */
   readonly privileged?: boolean;
+  /** Shared by the layers of one load (default: a budget for this layer alone, with the set limits). */
+  readonly budget?: LoadBudget;
 }
 
 export interface ApplyLayerResult {
@@ -141,8 +192,10 @@ class TarSplitWriter {
 export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerOptions): Promise<ApplyLayerResult> {
   const a = new LayerApplier(dir, opts);
   const digester = createDigester('sha256');
+  const budget = opts.budget ?? new LoadBudget();
   async function* hashed(): ByteStream {
     for await (const chunk of tar) {
+      budget.addBytes(chunk.length, opts.what);
       digester.update(chunk);
       yield chunk;
     }
@@ -151,6 +204,7 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
   try {
     const passthrough = disassembleTar(hashed(), { onRecord: (r) => ts.add(r), ...(opts.signal ? { signal: opts.signal } : {}) });
     for await (const entry of readTar(passthrough, { maxEntries: Number.MAX_SAFE_INTEGER, ...(opts.signal ? { signal: opts.signal } : {}) })) {
+      budget.addEntry(opts.what);
       try {
         await a.apply(entry);
       } catch (err) {

@@ -28,7 +28,7 @@ import { decompress, detectCompression } from '../../io/codec.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
 import { BlobDirectory } from '../shared/layout-writer.js';
 import type { DestinationCapabilities, DestinationOptions, ImageDestination, ImageReference, NamedRoot } from '../transport.js';
-import { describeUnprivileged, emptyUnprivileged } from './apply.js';
+import { describeUnprivileged, emptyUnprivileged, LoadBudget } from './apply.js';
 import { DataRoot } from './data-root.js';
 import { configFile, MAX_CONFIG_BYTES, readConfig } from './imagedb.js';
 import { layerDir, readLayerEntry, type LayerEntry } from './layerdb.js';
@@ -291,6 +291,7 @@ export class StoreDestination implements ImageDestination {
     for (const r of roots) plans.push(await this.plan(r));
     const prepared = new Map<string, PreparedLayer>();
     const unprivileged = emptyUnprivileged();
+    const budget = new LoadBudget();
     const layerExists = async (chain: Digest) => (await stat(path.join(this.store.imageDir, layerDir(chain))).catch(() => undefined)) !== undefined;
     const parentOf = async (chain: Digest | undefined): Promise<ParentInfo | undefined> => {
       if (chain === undefined) return undefined;
@@ -306,7 +307,7 @@ export class StoreDestination implements ImageDestination {
           const what = `layer ${i + 1}/${plan.chains.length} (diff_id ${shortDigest(plan.diffIds[i]!)}) of image ${shortDigest(plan.id)}`;
           const parent = await parentOf(i === 0 ? undefined : plan.chains[i - 1]);
           const tar = this.openLayerSource(plan.sources[i]!, what, opts);
-          const layer = await this.writer.prepareLayer(tar, chain, plan.diffIds[i]!, parent, { what, ...(opts.signal ? { signal: opts.signal } : {}) })
+          const layer = await this.writer.prepareLayer(tar, chain, plan.diffIds[i]!, parent, { what, budget, ...(opts.signal ? { signal: opts.signal } : {}) })
             .catch((err: unknown) => {
               throw withContext(err, `loading into ${this.store.root}`);
             });

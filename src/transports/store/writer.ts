@@ -25,7 +25,7 @@ import { BerthError, withContext } from '../../core/errors.js';
 import { familiarName, parseDockerReference } from '../../core/reference.js';
 import { fsyncDir, TEMP_PREFIX, writeFileAtomic } from '../../io/atomic-file.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
-import { applyLayer, type UnprivilegedCounts } from './apply.js';
+import { applyLayer, type LoadBudget, type UnprivilegedCounts } from './apply.js';
 import type { DataRoot } from './data-root.js';
 import { configFile } from './imagedb.js';
 import { layerDir } from './layerdb.js';
@@ -127,7 +127,7 @@ export class StoreWriter {
    * Applies `tar` (uncompressed) as the layer `chainId` on top of `parent`, out of sight. The tar
    * must hash to `diffId`. On failure everything staged is removed.
    */
-  async prepareLayer(tar: ByteStream, chainId: Digest, diffId: Digest, parent: ParentInfo | undefined, opts: IoOptions & { what: string }): Promise<PreparedLayer> {
+  async prepareLayer(tar: ByteStream, chainId: Digest, diffId: Digest, parent: ParentInfo | undefined, opts: IoOptions & { what: string; budget?: LoadBudget }): Promise<PreparedLayer> {
     const driver = this.store.driver;
     const cacheId = newCacheId();
     const driverParent = driver === 'overlay2' ? path.join(this.root, 'overlay2') : path.join(this.root, 'vfs/dir');
@@ -164,7 +164,7 @@ export class StoreWriter {
       }
       const res = await applyLayer(tar, files, {
         mode: driver === 'overlay2' ? 'overlay' : 'naive', tarSplitFile: path.join(entryDir, 'tar-split.json.gz'), diffId, what: opts.what,
-        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.budget ? { budget: opts.budget } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
       });
       const w = (name: string, text: string) => writeFile(path.join(entryDir, name), text, { mode: 0o644 });
       await w('diff', diffId);
