@@ -77,7 +77,9 @@ export async function setXattrs(dir: string, writes: readonly XattrWrite[]): Pro
   if (tool.endsWith('setfattr')) {
     let dump = '';
     for (const w of writes) {
-      dump += `# file: ./${quote(buf(w.path))}\n${w.name}=${w.value.length === 0 ? '""' : `0x${Buffer.from(w.value).toString('hex')}`}\n\n`;
+      // The name is quoted too: a raw newline in it (a layer chooses its xattr names) would start a
+      // `# file:` line of its own and set attributes on any path, e.g. ../../../../etc/passwd.
+      dump += `# file: ./${quote(buf(w.path))}\n${quote(Buffer.from(w.name, 'utf8'))}=${w.value.length === 0 ? '""' : `0x${Buffer.from(w.value).toString('hex')}`}\n\n`;
     }
     await run(tool, ['-h', '--restore=-'], dir, dump);
     return;
