@@ -3,7 +3,7 @@
  * front-end (ui/web). Types only, plus the few numbers both sides need: nothing here runs I/O.
  */
 import type {
-  AttestationsResult, DiffEntry, FileInfo, InspectResult, LayersResult, PlatformEntry, TreeResult,
+  AttestationsResult, DiffEntry, FileInfo, InspectResult, LayersResult, PlatformEntry, StoreDriver, TraceLayer, TracePath, TraceResult, TreeResult,
 } from '../src/index.js';
 
 /** Limits of the server: every response is bounded. */
@@ -25,6 +25,13 @@ export const LIMITS = {
   rawBytes: 4 * 1024 * 1024,
   /** Largest query parameter (references, paths). */
   paramChars: 4096,
+  /** Store view: image rows listed (one per repository:tag, as `docker images`). */
+  storeImagesMax: 2000,
+  /** Store view: layers of one trace, and path events of one lookup. */
+  traceLayersMax: 1000,
+  traceEventsMax: 1000,
+  /** Store view: longest image name or ID accepted. */
+  storeNameChars: 512,
 } as const;
 
 /** Every API request carries this header: a cross-origin page cannot send it without a CORS preflight, which the server never grants. */
@@ -177,5 +184,60 @@ export interface DiffResponse {
   readonly added: readonly DiffEntry[];
   readonly removed: readonly DiffEntry[];
   readonly modified: readonly DiffEntry[];
+  readonly truncated: boolean;
+}
+
+/** One row of GET /api/store/images: one per repository:tag, as `docker images` prints them (`<none>` for an untagged image). */
+export interface StoreImageRow {
+  readonly repository: string;
+  readonly tag: string;
+  /** What to ask /api/store/trace for: `repository:tag`, or the image ID for an untagged image. */
+  readonly name: string;
+  readonly id: string;
+  readonly created?: string;
+  /** Sum of the layers' layerdb sizes, bytes. */
+  readonly size: number;
+  readonly layers: number;
+  readonly dangling: boolean;
+  readonly problems: readonly string[];
+}
+
+/** GET /api/store/images — the images of the explorer's data root (`berth ui --root DIR`, $BERTH_ROOT, …), newest first. */
+export interface StoreImagesResponse {
+  readonly root: string;
+  readonly driver: StoreDriver;
+  /** Rows in the store; `images` holds at most LIMITS.storeImagesMax. */
+  readonly total: number;
+  readonly images: readonly StoreImageRow[];
+  readonly notes: readonly string[];
+  readonly truncated: boolean;
+}
+
+/**
+ * GET /api/store/trace?name= — the walk from a name to the files on disk, as `berth trace NAME`:
+ * repositories.json entry → image ID → config in imagedb → each diff_id → chainID → layerdb
+ * directory (size, cache-id, parent) → the driver's directory. Paths are relative to `root`.
+ */
+export interface StoreTraceResponse extends Omit<TraceResult, 'path' | 'layers'> {
+  readonly layers: readonly TraceLayer[];
+  /** True when the image has more than LIMITS.traceLayersMax layers and the list was cut. */
+  readonly truncated: boolean;
+}
+
+/**
+ * GET /api/store/path?name=&path=/abs — "where on disk is this file?", as `berth trace NAME PATH`:
+ * which layer provides the path, where it lies on disk, which upper layers delete or override it.
+ */
+export interface StorePathResponse {
+  readonly root: string;
+  readonly driver: StoreDriver;
+  readonly name: string;
+  readonly id: string;
+  readonly path: TracePath;
+  /** `root/onDisk` of the provider, when the path is visible. */
+  readonly file?: string;
+  /** Per layer (index): its chainID and driver directory, for reading the events. */
+  readonly layers: ReadonlyArray<{ readonly index: number; readonly chainId: string; readonly files: string | undefined }>;
+  /** True when the events were cut at LIMITS.traceEventsMax. */
   readonly truncated: boolean;
 }

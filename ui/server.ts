@@ -9,16 +9,16 @@ import { existsSync } from 'node:fs';
 import { readFile as readFs, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as berth from '../src/index.js';
 import {
-  attestationsOf, diffImages, inspectReference, isBerthError, layersOf, listFiles, openBlobByDigest, parsePlatform,
-  platformsOf, rawConfigOf, rawManifestOf, readFile, treeOf, withSource,
+  attestationsOf, diffImages, inspectReference, isBerthError, layersOf, listFiles, listStoreImages, openBlobByDigest, parsePlatform,
+  platformsOf, rawConfigOf, rawManifestOf, readFile, storeRoot, traceStore, treeOf, withSource,
   type ErrorCode, type FileInfo, type Platform,
 } from '../src/index.js';
 import {
   API_HEADER, FILE_HEADERS, LIMITS,
   type ApiError, type ChangeEntry, type ChangesResponse, type ConfigChange, type DiffImageSide, type DiffResponse, type FileEntry,
-  type FilesResponse, type RawResponse, type RefChoice, type RefsResponse, type SearchResponse,
+  type FilesResponse, type RawResponse, type RefChoice, type RefsResponse, type SearchResponse, type StoreImageRow, type StoreImagesResponse,
+  type StorePathResponse, type StoreTraceResponse,
 } from './api.js';
 
 export interface ExplorerOptions {
@@ -32,6 +32,8 @@ export interface ExplorerOptions {
   readonly sample?: string;
   /** Directory of the built front-end (default: dist/ui/web next to this file). */
   readonly webRoot?: string;
+  /** The local store's data root for the Store view (default: berth's, i.e. `--root`, $BERTH_ROOT, …, when the explorer starts). */
+  readonly storeRoot?: string;
 }
 
 /** Counts of library calls, for tests that check the server does bounded work. */
@@ -200,6 +202,22 @@ export function imagePathParam(q: URLSearchParams, name = 'path', def?: string):
   return v;
 }
 
+/**
+ * An image of the explorer's store: NAME[:TAG], NAME@DIGEST, an ID or ID prefix (`sha256:…`,
+ * `@…`). Never a `store:[ROOT]` reference: the Store view reads the explorer's own root only.
+ */
+export function storeNameParam(q: URLSearchParams, name = 'name'): string {
+  const v = param(q, name, true);
+  if (v.length > LIMITS.storeNameChars) throw new HttpError(400, 'BAD_REQUEST', `query parameter "${name}" is longer than ${LIMITS.storeNameChars} characters`);
+  if (v.startsWith('store:') || v.startsWith('[')) {
+    throw new HttpError(400, 'BAD_REQUEST', `${JSON.stringify(v)}: give an image name or ID of the explorer's store, not a store:[ROOT] reference`);
+  }
+  if (!/^[A-Za-z0-9@][A-Za-z0-9._:/@-]*$/.test(v) || v.split('/').some((seg) => seg === '..' || seg === '.')) {
+    throw new HttpError(400, 'BERTH_INVALID_REFERENCE', `${JSON.stringify(v)} is not an image name or ID (NAME[:TAG], NAME@DIGEST, sha256:ID or an ID prefix)`);
+  }
+  return v;
+}
+
 function withPlatform<T extends object>(o: T, platform: Platform | undefined): T & { platform?: Platform } {
   return platform === undefined ? o : { ...o, platform };
 }
@@ -319,14 +337,6 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.json': 'application/json',
 };
 
-/** What the explorer uses of the store API's image list. */
-interface StoreImage {
-  readonly id: string;
-  readonly repoTags: readonly string[];
-  readonly created: string | undefined;
-  readonly layers: number;
-}
-
 type Route = (q: URLSearchParams, res: ServerResponse) => Promise<void>;
 
 class App {
@@ -340,9 +350,14 @@ class App {
   private readonly treeCache = new Lru<readonly FileInfo[]>(3);
   private readonly diffCache = new Lru<Awaited<ReturnType<typeof diffImages>>>(2);
   private readonly routes: Readonly<Record<string, Route>>;
+  private readonly storeRoot: string;
+  /** True when the root is the one `store:NAME` references use (so those need no `[ROOT]`). */
+  private readonly storeIsDefault: boolean;
 
   constructor(opts: ExplorerOptions) {
     this.refs = opts.refs ?? [];
+    this.storeRoot = path.resolve(opts.storeRoot ?? storeRoot());
+    this.storeIsDefault = this.storeRoot === path.resolve(storeRoot());
     this.sample = opts.sample ?? sampleReference();
     this.webRoot = opts.webRoot ?? defaultWebRoot();
     this.routes = {
@@ -358,6 +373,9 @@ class App {
       '/api/changes': (q, res) => this.changes(q, res),
       '/api/file': (q, res) => this.file(q, res),
       '/api/diff': (q, res) => this.diff(q, res),
+      '/api/store/images': (_q, res) => this.storeImages(res),
+      '/api/store/trace': (q, res) => this.storeTrace(q, res),
+      '/api/store/path': (q, res) => this.storePath(q, res),
     };
   }
 
@@ -440,20 +458,68 @@ class App {
     for (const r of this.refs) refs.push({ ref: r, label: r, source: 'argument' });
     const samplePath = this.sample.replace(/^oci:/, '');
     if (existsSync(samplePath)) refs.push({ ref: this.sample, label: 'berth sample (examples/sample)', source: 'sample', detail: 'two platforms, provenance and SBOM attestations' });
-    // The store API arrives with `berth images`; the explorer lists the store when it is there.
-    const api = berth as unknown as { listStoreImages?: (o?: object) => Promise<{ root: string; images: readonly StoreImage[] }> };
-    if (typeof api.listStoreImages !== 'function') return { refs, store: { available: false, note: 'this berth has no store API' } };
     try {
       this.count('listStoreImages');
-      const store = await api.listStoreImages();
+      const store = await listStoreImages({ root: this.storeRoot });
       for (const img of store.images) {
         const name = img.repoTags[0] ?? img.id;
-        refs.push({ ref: `store:${name}`, label: name, source: 'store', detail: `${img.layers} layers${img.created ? `, created ${img.created}` : ''}` });
+        refs.push({
+          ref: this.storeIsDefault ? `store:${name}` : `store:[${this.storeRoot}]${name}`, label: name, source: 'store',
+          detail: `${img.layers} layers${img.created ? `, created ${img.created}` : ''}`,
+        });
       }
       return { refs, store: { available: true, root: store.root } };
     } catch (err) {
-      return { refs, store: { available: false, note: (err as Error).message } };
+      return { refs, store: { available: false, root: this.storeRoot, note: (err as Error).message } };
     }
+  }
+
+  // ----- the local store (Store view)
+
+  private async storeImages(res: ServerResponse): Promise<void> {
+    this.count('listStoreImages');
+    const store = await listStoreImages({ root: this.storeRoot });
+    const rows: StoreImageRow[] = [];
+    let total = 0;
+    for (const img of store.images) {
+      const base = {
+        id: img.id, ...(img.created !== undefined ? { created: img.created } : {}), size: img.size, layers: img.layers, dangling: img.dangling, problems: img.problems,
+      };
+      const tags = img.repoTags.length > 0 ? img.repoTags : [undefined];
+      for (const t of tags) {
+        total++;
+        if (rows.length >= LIMITS.storeImagesMax) continue;
+        const colon = t === undefined ? -1 : t.lastIndexOf(':');
+        const repository = t === undefined ? (img.repoDigests[0]?.split('@')[0] ?? '<none>') : t.slice(0, colon);
+        rows.push({ repository, tag: t === undefined ? '<none>' : t.slice(colon + 1), name: t ?? img.id, ...base });
+      }
+    }
+    const body: StoreImagesResponse = { root: store.root, driver: store.driver, total, images: rows, notes: store.notes, truncated: total > rows.length };
+    sendJson(res, body);
+  }
+
+  private async storeTrace(q: URLSearchParams, res: ServerResponse): Promise<void> {
+    const name = storeNameParam(q);
+    this.count('traceStore');
+    const { path: _omit, layers, ...rest } = await traceStore(name, { root: this.storeRoot });
+    const body: StoreTraceResponse = { ...rest, layers: layers.slice(0, LIMITS.traceLayersMax), truncated: layers.length > LIMITS.traceLayersMax };
+    sendJson(res, body);
+  }
+
+  private async storePath(q: URLSearchParams, res: ServerResponse): Promise<void> {
+    const name = storeNameParam(q);
+    const p = imagePathParam(q);
+    this.count('traceStore(path)');
+    const r = await traceStore(name, { root: this.storeRoot, path: p });
+    const found = r.path!;
+    const body: StorePathResponse = {
+      root: r.root, driver: r.driver, name: r.name, id: r.image.id,
+      path: { ...found, events: found.events.slice(0, LIMITS.traceEventsMax) },
+      ...(found.onDisk !== undefined ? { file: path.join(r.root, found.onDisk) } : {}),
+      layers: r.layers.slice(0, LIMITS.traceLayersMax).map((l) => ({ index: l.index, chainId: l.chainId, files: l.files })),
+      truncated: found.events.length > LIMITS.traceEventsMax,
+    };
+    sendJson(res, body);
   }
 
   private async raw(q: URLSearchParams, res: ServerResponse): Promise<void> {
