@@ -464,12 +464,23 @@ class LayerApplier {
     return true;
   }
 
+  /** True when every component of `rel` is a real directory (no symlink anywhere). */
+  private async realDir(rel: string): Promise<boolean> {
+    const parts = rel === '' ? [] : rel.split('/');
+    for (let i = 0; i < parts.length; i++) {
+      if ((await this.probe(parts.slice(0, i + 1).join('/'))).kind !== 'directory') return false;
+    }
+    return true;
+  }
+
   /** Whiteout devices, xattrs, then directory metadata (deepest first, after their children changed). */
   async finish(): Promise<void> {
     if (this.whiteouts.length > 0) {
       const todo: Array<{ rel: string; uid: number; gid: number }> = [];
       for (const w of this.whiteouts) {
-        if (!(await this.realPath(parentOf(w.rel)))) continue;
+        // Its directory must still be a real one all the way down: a later entry of this layer may
+        // have replaced it (or an ancestor) with a symlink, and rm/mknod would follow that out.
+        if (!(await this.realDir(parentOf(w.rel)))) continue;
         const found = await this.probe(w.rel);
         if (found.kind !== 'absent') await rm(this.host(w.rel), { recursive: true, force: true });
         todo.push(w);
