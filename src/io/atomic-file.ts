@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, unlinkSync } from 'node:fs';
-import { link, mkdtemp, open, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdtemp, open, readdir, readFile, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, withContext } from '../core/errors.js';
 import type { ByteStream } from './stream.js';
@@ -23,6 +23,27 @@ export interface AtomicWriteOptions {
 function tempName(target: string): string {
   const base = path.basename(target).slice(0, 80);
   return path.join(path.dirname(target), `${TEMP_PREFIX}${base}-${process.pid}-${randomBytes(6).toString('hex')}`);
+}
+
+/**
+ * Removes the temp files and directories an earlier, killed writer left beside `target`: the
+ * `.berth-tmp-<name>-<pid>-…` siblings (as tempName and makeTempSibling make them) whose pid is
+ * no longer alive. A live writer's temps (same or other pid) are never touched. Best effort:
+ * errors are ignored. Note that a writer in another pid namespace looks dead from here.
+ */
+export async function removeStaleTemps(target: string): Promise<string[]> {
+  const dir = path.dirname(path.resolve(target));
+  const base = path.basename(path.resolve(target)).slice(0, 80);
+  const head = `${TEMP_PREFIX}${base}-`;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(head)) continue;
+    const m = /^(\d+)-(?:[0-9a-f]{12}|[A-Za-z0-9]{6})$/.exec(name.slice(head.length));
+    if (m === null || isAlive(Number(m[1]))) continue;
+    await rm(path.join(dir, name), { recursive: true, force: true, maxRetries: 3 }).then(() => removed.push(name), () => undefined);
+  }
+  return removed;
 }
 
 /** Writes `data` to `file` atomically (temp in the same directory, fsync, rename). */
@@ -53,6 +74,7 @@ export async function writeStreamAtomic(file: string, src: ByteStream, opts: Ato
 }
 
 async function writeAtomic(file: string, opts: AtomicWriteOptions, fill: (fh: FileHandle) => Promise<number>): Promise<number> {
+  await removeStaleTemps(file);
   const tmp = tempName(file);
   let fh: FileHandle | undefined;
   try {
@@ -88,11 +110,13 @@ export async function fsyncDir(dir: string): Promise<void> {
 /**
  * Creates an empty directory beside `target` (same parent, so a later rename over `target` is
  * atomic) and returns its path. The caller fills it, then renames it into place or removes it.
+ * Its name carries this pid, so the next writer of `target` removes it if this process is killed.
  */
 export async function makeTempSibling(target: string): Promise<string> {
   const base = path.basename(path.resolve(target)).slice(0, 80);
   try {
-    return await mkdtemp(path.join(path.dirname(path.resolve(target)), `${TEMP_PREFIX}${base}-`));
+    await removeStaleTemps(target);
+    return await mkdtemp(path.join(path.dirname(path.resolve(target)), `${TEMP_PREFIX}${base}-${process.pid}-`));
   } catch (err) {
     throw withContext(err, `creating a temp directory beside ${target}`);
   }
