@@ -198,7 +198,12 @@ export class DataRoot {
       if (l.parent !== wantParent) problems.push(`layer ${i}: ${rel}/parent is ${l.parent ?? 'absent'}, want ${wantParent ?? 'absent'}`);
       if (!l.hasTarSplit) problems.push(`layer ${i}: ${rel} has no tar-split.json.gz (its tar cannot be rebuilt; docker save fails too)`);
     });
-    const [repos, metadata] = await Promise.all([this.repositories(), readImageMetadata(this.imageDir, id)]);
+    // An unreadable repositories.json is reported where names are needed (images, resolve, fsck's
+    // names check); here it only means the image's names are unknown.
+    const [repos, metadata] = await Promise.all([
+      this.repositories().catch((): Repositories => ({ raw: new Uint8Array(0), refs: [] })),
+      readImageMetadata(this.imageDir, id),
+    ]);
     const { tags, digests } = referencesOf(repos, id);
     return { id, configBytes: bytes, config, diffIds, chainIds: chains, layers, tags, digests, metadata, problems };
   }
