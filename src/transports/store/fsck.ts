@@ -64,7 +64,7 @@ export async function checkStore(store: DataRoot, opts: FsckOptions = {}): Promi
   try {
     const repos = await store.repositories();
     for (const r of repos.refs) {
-      if (!ids.has(r.id)) add('names', r.reference, `${rel}/repositories.json: ${r.reference} → ${r.id}: no such image`);
+      if (!ids.has(r.id)) add('names', r.reference, `${rel}/repositories.json: ${r.reference} → ${r.id}: no such image (no ${rel}/imagedb/content/sha256/${r.id.slice(r.id.indexOf(':') + 1)})`);
     }
   } catch (err) {
     add('names', `${rel}/repositories.json`, (err as Error).message);
@@ -90,7 +90,7 @@ export async function checkStore(store: DataRoot, opts: FsckOptions = {}): Promi
     if (entry.cacheId === undefined) continue;
     const files = store.filesOf(entry)!;
     if (!(await exists(path.join(store.root, files)))) {
-      say(`its files ${files} do not exist`);
+      say(`its cache-id names ${files}, which does not exist`);
       continue;
     }
     if (store.driver === 'overlay2') await checkOverlay(store, entry, inv.layers, say);
@@ -134,7 +134,7 @@ async function checkOverlay(store: DataRoot, entry: LayerEntry, layers: Readonly
     return;
   }
   const target = await readlink(path.join(store.root, 'overlay2/l', link)).catch(() => undefined);
-  if (target !== `../${entry.cacheId}/diff`) say(`overlay2/l/${link} ${target === undefined ? 'is missing' : `points to ${target}`}, want ../${entry.cacheId}/diff`);
+  if (target !== `../${entry.cacheId}/diff`) say(`overlay2/l/${link} ${target === undefined ? 'is missing' : `points to ${JSON.stringify(target)}`}, want ../${entry.cacheId}/diff (the name is in overlay2/${entry.cacheId}/link)`);
   const lower = await read(dir, 'lower');
   let want = '';
   if (entry.parent !== undefined) {
