@@ -6,7 +6,10 @@
  *   `workdir=<mount-id>/work`, relative to overlay2/ as dockerd does when options get long,
  *   `index=off` when the kernel knows it); vfs, as root: a bind mount of the container's copy;
  * - otherwise (or when asked) a MATERIALISED COPY: the container's merged file system unpacked
- *   into the directory, and a snapshot of what was unpacked (inode and ctime of every path).
+ *   into the directory, and a snapshot of what was unpacked (inode, birth time and ctime of every
+ *   path: a path whose inode or birth time changed was replaced, one whose ctime changed was
+ *   changed; file systems without birth times can reuse an inode number, and then a replaced
+ *   directory comes out as its old children whited out instead of opaque — the same view).
  *   At unmount the copy is compared with that snapshot and the differences are folded into the
  *   writable layer: overlay2 deletions of what lower layers show become 0/0 character devices,
  *   replaced directories get `trusted.overlay.opaque=y` (set with setfattr/python3 as the store
@@ -136,6 +139,8 @@ export async function unmount(dir: string): Promise<void> {
 
 interface SnapEntry {
   readonly ino: bigint;
+  /** Birth time (statx btime; 0 where the file system has none): an inode number freed and reused by `rm -rf d; mkdir d` gets a new one. */
+  readonly born: bigint;
   readonly ctimeNs: bigint;
   readonly dir: boolean;
 }
@@ -147,7 +152,7 @@ export async function snapshotTree(dir: string): Promise<Map<string, SnapEntry>>
     const full = rel === '' ? dir : path.join(dir, rel);
     const st = await lstat(full, { bigint: true });
     const isDir = st.isDirectory();
-    out.set(rel, { ino: st.ino, ctimeNs: st.ctimeNs, dir: isDir });
+    out.set(rel, { ino: st.ino, born: st.birthtimeNs, ctimeNs: st.ctimeNs, dir: isDir });
     if (!isDir) return;
     for (const name of (await readdir(full)).sort(compareNames)) await walk(rel === '' ? name : `${rel}/${name}`);
   };
@@ -157,7 +162,7 @@ export async function snapshotTree(dir: string): Promise<Map<string, SnapEntry>>
 
 export async function saveSnapshot(store: DataRoot, id: string, snap: Map<string, SnapEntry>): Promise<void> {
   const lines: string[] = [];
-  for (const [rel, e] of snap) lines.push(JSON.stringify([rel, e.ino.toString(), e.ctimeNs.toString(), e.dir ? 1 : 0]));
+  for (const [rel, e] of snap) lines.push(JSON.stringify([rel, e.ino.toString(), e.ctimeNs.toString(), e.dir ? 1 : 0, e.born.toString()]));
   await writeFileAtomic(path.join(mountRecordDir(store, id), SNAPSHOT_FILE), gzipSync(lines.join('\n')), { mode: 0o600 });
 }
 
@@ -169,8 +174,8 @@ export async function loadSnapshot(store: DataRoot, id: string): Promise<Map<str
   const out = new Map<string, SnapEntry>();
   for (const line of gunzipSync(raw).toString('utf8').split('\n')) {
     if (line === '') continue;
-    const [rel, ino, ctime, dir] = JSON.parse(line) as [string, string, string, number];
-    out.set(rel, { ino: BigInt(ino), ctimeNs: BigInt(ctime), dir: dir === 1 });
+    const [rel, ino, ctime, dir, born] = JSON.parse(line) as [string, string, string, number, string];
+    out.set(rel, { ino: BigInt(ino), born: BigInt(born), ctimeNs: BigInt(ctime), dir: dir === 1 });
   }
   return out;
 }
@@ -203,7 +208,7 @@ export function copyChanges(before: ReadonlyMap<string, SnapEntry>, now: Readonl
     if (s === undefined) {
       out.push({ rel, kind: 'A' });
       if (c.dir) fresh.add(rel);
-    } else if (s.ino !== c.ino) {
+    } else if (s.ino !== c.ino || s.born !== c.born) {
       if (s.dir && c.dir) {
         out.push({ rel, kind: 'R' });
         fresh.add(rel);
@@ -215,7 +220,7 @@ export function copyChanges(before: ReadonlyMap<string, SnapEntry>, now: Readonl
     const parent = parentRel(rel);
     const p = now.get(parent);
     const ps = before.get(parent);
-    if (p === undefined || ps === undefined || !p.dir || fresh.has(parent) || p.ino !== ps.ino) continue;
+    if (p === undefined || ps === undefined || !p.dir || fresh.has(parent) || p.ino !== ps.ino || p.born !== ps.born) continue;
     out.push({ rel, kind: 'D' });
   }
   return out.sort((a, b) => comparePaths(a.rel, b.rel));
