@@ -2,20 +2,25 @@
  * The explorer end to end in a real headless Chromium (Debian's): open the sample, see both
  * platforms and their attestations in the structure graph, read a node's raw JSON, open a layer's
  * changes, walk the file tree to a file and read it, open the provenance summary and filter the
- * SBOM, compare the two platforms. Screenshots go to a folder under the OS temp dir (and to
- * $BERTH_UI_SCREENSHOTS when set, which is how docs/ui/*.png are made).
+ * SBOM, compare the two platforms; in the Store view (a data root loaded here from the sample),
+ * pick the image, walk its trace chain and ask where a file lies on disk. Screenshots go to a
+ * folder under the OS temp dir (and to $BERTH_UI_SCREENSHOTS when set, which is how docs/ui/*.png
+ * are made): the sample is opened by a relative reference from the package root and the store is
+ * a temp directory, so no screenshot shows where this checkout lies.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile as readFs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { parsePlatform, readFile } from '../src/index.js';
+import { fileURLToPath } from 'node:url';
+import { loadImages, parsePlatform, readFile } from '../src/index.js';
 import { sampleReference, startExplorer, type Explorer } from '../ui/server.js';
 import { CHROMIUM_ARGS, chromiumPath, needChromium, removeDir } from './support/ui.js';
 
 const SAMPLE = sampleReference();
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 async function text(stream: AsyncIterable<Uint8Array>): Promise<string> {
   const parts: Uint8Array[] = [];
@@ -29,6 +34,7 @@ describe('explorer in Chromium', () => {
   let page: Page;
   let profile: string | undefined;
   let shots: string;
+  let store: string | undefined;
   const errors: string[] = [];
 
   async function shot(name: string): Promise<void> {
@@ -43,7 +49,11 @@ describe('explorer in Chromium', () => {
 
   before(async () => {
     if (chromiumPath() === undefined) return;
-    explorer = await startExplorer({});
+    // Relative references from the package root, and a store in a temp dir: nothing in the page names this checkout.
+    process.chdir(PACKAGE_ROOT);
+    store = await mkdtemp(path.join(os.tmpdir(), 'berth-store-'));
+    await loadImages(SAMPLE, { root: path.join(store, 'root'), fsync: false, platform: parsePlatform('linux/amd64') });
+    explorer = await startExplorer({ sample: 'oci:examples/sample', storeRoot: path.join(store, 'root') });
     shots = await mkdtemp(path.join(os.tmpdir(), 'berth-ui-e2e-'));
     profile = await mkdtemp(path.join(os.tmpdir(), 'berth-ui-chromium-'));
     context = await chromium.launchPersistentContext(profile, {
@@ -61,6 +71,7 @@ describe('explorer in Chromium', () => {
     await context?.close();
     await explorer?.close();
     if (profile) await removeDir(profile);
+    if (store) await removeDir(store);
     if (shots) console.log(`# screenshots: ${shots}`);
   });
 
@@ -68,6 +79,7 @@ describe('explorer in Chromium', () => {
     if (!needChromium(t)) return;
     await page.goto(explorer!.url);
     await page.getByRole('button', { name: /Open berth sample/ }).click();
+    assert.equal(await page.getByRole('combobox', { name: /Image reference/ }).inputValue(), 'oci:examples/sample');
     const graph = page.getByRole('tree', { name: 'Image structure graph' });
     await graph.waitFor();
     const nodes = graph.getByRole('treeitem');
@@ -164,6 +176,55 @@ describe('explorer in Chromium', () => {
     const files = page.getByRole('list', { name: 'modified files' });
     await files.locator('[data-path="/etc/os-release"]').waitFor();
     await shot('compare');
+  });
+
+  test('store: pick the image, walk its trace chain, find where a file lies on disk', async (t) => {
+    if (!needChromium(t)) return;
+    const root = path.join(store!, 'root');
+    await page.setViewportSize({ width: 1280, height: 1000 });
+    await page.getByRole('tab', { name: 'Store' }).click();
+    const images = page.getByRole('table', { name: 'Images of the store' });
+    await images.waitFor();
+    assert.match(await page.getByRole('region', { name: 'Store images' }).innerText(), new RegExp(`Data root ${root}`));
+    await images.getByRole('row', { name: 'Image berth-sample:latest' }).focus();
+    await page.keyboard.press('Enter');
+    const chain = page.getByRole('list', { name: 'Trace of berth-sample:latest' });
+    await chain.waitFor();
+    const boxes = chain.getByRole('listitem');
+    assert.equal(await boxes.count(), 6, 'name, repositories.json, config, three layers');
+    const labels = await boxes.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''));
+    assert.match(labels[1]!, /^repositories\.json, image\/overlay2\/repositories\.json, Repositories\["berth-sample"\]\["berth-sample:latest"\]/);
+    assert.match(labels[2]!, /image\/overlay2\/imagedb\/content\/sha256\/[0-9a-f]{64}/);
+    for (const l of labels.slice(3)) assert.match(l, /layerdb\/sha256\/[0-9a-f]{64}\/.*cache-id [0-9a-f]{64}.*overlay2\/[0-9a-f]{64}\/diff\//, l);
+    // keyboard: down the chain to layer 0, Enter shows its values
+    await boxes.first().focus();
+    for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    const details = page.getByRole('region', { name: 'Details of layer 0' });
+    await details.waitFor();
+    const cacheId = /cache-id \(file\)\s*([0-9a-f]{64})/.exec(await details.innerText())?.[1];
+    assert.ok(cacheId !== undefined);
+    assert.equal(await readFs(path.join(root, 'image', 'overlay2', 'layerdb', 'sha256', /chainID\s*sha256:([0-9a-f]{64})/.exec(await details.innerText())![1]!, 'cache-id'), 'utf8'), cacheId);
+    // a file deleted by an upper layer
+    const input = page.getByLabel('Where on disk is a file of this image?');
+    await input.fill('/data/remove-me.txt');
+    await input.press('Enter');
+    const gone = page.getByRole('region', { name: 'Where /data/remove-me.txt is' });
+    await gone.waitFor();
+    assert.match(await gone.innerText(), /does not see \/data\/remove-me\.txt: layer 2 deletes it \(whiteout\)/);
+    // a file overridden by layer 1: that layer provides it, and the file on disk has its bytes
+    await input.fill('etc/greeting');
+    await input.press('Enter');
+    const where = page.getByRole('region', { name: 'Where /etc/greeting is' });
+    await where.waitFor();
+    const want = await readFile(SAMPLE, '/etc/greeting', { platform: parsePlatform('linux/amd64') });
+    assert.match(await where.innerText(), new RegExp(`sees /etc/greeting from layer ${want.layer}`));
+    const onDisk = await where.locator('code.ondisk').innerText();
+    assert.ok(onDisk.startsWith(`${root}/overlay2/`), onDisk);
+    assert.equal(await readFs(onDisk, 'utf8'), await text(want.stream));
+    assert.match((await chain.locator(`[data-box="layer${want.layer}"]`).getAttribute('class'))!, /provides/);
+    assert.match(page.url(), /view=store&.*image=berth-sample%3Alatest&file=%2Fetc%2Fgreeting/);
+    await shot('store');
   });
 
   test('no errors in the page, nothing fetched from elsewhere', (t) => {

@@ -1,4 +1,4 @@
-/** The explorer's shell: reference and platform pickers, the four views, state kept in the URL hash. */
+/** The explorer's shell: reference and platform pickers, the views, state kept in the URL hash. */
 import { render, type JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import type { PlatformsResponse, RefsResponse } from '../../api.js';
@@ -7,30 +7,40 @@ import { getJson } from './client.js';
 import { CompareView, type Side } from './compare.js';
 import { Show, useAsync } from './common.js';
 import { LayersView } from './layers.js';
+import { StoreView } from './store.js';
 import { StructureView } from './structure.js';
 import './style.css';
 
-type View = 'home' | 'structure' | 'layers' | 'attestations' | 'compare';
+type View = 'home' | 'structure' | 'layers' | 'attestations' | 'compare' | 'store';
 const VIEWS: ReadonlyArray<{ id: Exclude<View, 'home'>; label: string }> = [
   { id: 'structure', label: 'Structure' },
   { id: 'layers', label: 'Layers' },
   { id: 'attestations', label: 'Attestations' },
   { id: 'compare', label: 'Compare' },
+  { id: 'store', label: 'Store' },
 ];
+
+/** Views that need no reference picked first. */
+const FREE: ReadonlySet<View> = new Set(['compare', 'store']);
 
 interface State {
   readonly view: View;
   readonly ref?: string;
   readonly platform?: string;
+  /** Store view: the image traced and the path looked up. */
+  readonly image?: string;
+  readonly file?: string;
 }
 
 function readHash(): State {
   const p = new URLSearchParams(location.hash.replace(/^#\/?/, ''));
   const view = (p.get('view') ?? 'home') as View;
   return {
-    view: ['home', 'structure', 'layers', 'attestations', 'compare'].includes(view) ? view : 'home',
+    view: ['home', 'structure', 'layers', 'attestations', 'compare', 'store'].includes(view) ? view : 'home',
     ...(p.get('ref') ? { ref: p.get('ref')! } : {}),
     ...(p.get('platform') ? { platform: p.get('platform')! } : {}),
+    ...(p.get('image') ? { image: p.get('image')! } : {}),
+    ...(p.get('file') ? { file: p.get('file')! } : {}),
   };
 }
 
@@ -39,6 +49,8 @@ function writeHash(s: State): void {
   p.set('view', s.view);
   if (s.ref) p.set('ref', s.ref);
   if (s.platform) p.set('platform', s.platform);
+  if (s.image) p.set('image', s.image);
+  if (s.file) p.set('file', s.file);
   const h = `#/${p.toString()}`;
   if (location.hash !== h) history.pushState(null, '', h);
 }
@@ -103,7 +115,7 @@ function App(): JSX.Element {
           {VIEWS.map((v) => (
             <button
               key={v.id} id={`tab-${v.id}`} type="button" role="tab" aria-selected={state.view === v.id} tabIndex={state.view === v.id ? 0 : -1}
-              disabled={!state.ref && v.id !== 'compare'} onClick={() => setState({ ...state, view: v.id })}
+              disabled={!state.ref && !FREE.has(v.id)} onClick={() => setState({ ...state, view: v.id })}
             >
               {v.label}
             </button>
@@ -111,9 +123,9 @@ function App(): JSX.Element {
         </nav>
       </header>
       <main class="content" aria-label={state.view}>
-        {state.view === 'home' || !state.ref && state.view !== 'compare' ? (
+        {state.view === 'home' || !state.ref && !FREE.has(state.view) ? (
           <Show state={refs} what="the images">
-            {(r) => <Home refs={r} onOpen={(ref) => open(ref, 'structure')} />}
+            {(r) => <Home refs={r} onOpen={(ref) => open(ref, 'structure')} onStore={() => setState({ ...state, view: 'store' })} />}
           </Show>
         ) : null}
         {state.view === 'structure' && state.ref ? (
@@ -125,13 +137,20 @@ function App(): JSX.Element {
             : <p class="loading">Loading the platforms…</p>
         ) : null}
         {state.view === 'attestations' && state.ref ? <AttestationsView reference={state.ref} /> : null}
+        {state.view === 'store' ? (
+          <StoreView
+            image={state.image} file={state.file}
+            onSelect={(image) => setState({ ...state, image, file: undefined })}
+            onFile={(file) => setState({ ...state, file })}
+          />
+        ) : null}
         {state.view === 'compare' && refs.data && (!state.ref || platforms.data || platforms.error) ? <CompareView refs={refs.data.refs} initial={compareInitial()} /> : null}
       </main>
     </div>
   );
 }
 
-function Home({ refs, onOpen }: { refs: RefsResponse; onOpen: (ref: string) => void }): JSX.Element {
+function Home({ refs, onOpen, onStore }: { refs: RefsResponse; onOpen: (ref: string) => void; onStore: () => void }): JSX.Element {
   return (
     <div class="home">
       <h1>Images</h1>
@@ -146,7 +165,8 @@ function Home({ refs, onOpen }: { refs: RefsResponse; onOpen: (ref: string) => v
           </li>
         ))}
       </ul>
-      <p class="muted">Local store: {refs.store.available ? refs.store.root : `not listed (${refs.store.note ?? 'unavailable'})`}</p>
+      <p class="muted">Local store: {refs.store.available ? refs.store.root : `not listed (${refs.store.note ?? 'unavailable'})`}{' '}
+        <button type="button" onClick={onStore}>Open the Store view</button></p>
     </div>
   );
 }
