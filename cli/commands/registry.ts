@@ -155,6 +155,7 @@ interface TransferFlags {
   format?: string;
   compression?: string;
   attestations: string;
+  referrers: string;
   overwrite?: boolean;
   concurrency: string;
   quiet?: boolean;
@@ -173,13 +174,15 @@ function registerTransfer(program: Command, ctx: CommandContext, verb: 'push' | 
     .option('--format <oci|docker>', 'manifest format at the destination')
     .option('--compression <gzip|zstd|none>', 'recompress image layers')
     .option('--attestations <keep|drop>', 'attestation manifests of the images', 'keep')
+    .option('--referrers <keep|drop>', 'OCI referrers of the images (signatures, SBOMs… naming them as subject); on a registry without the referrers API they are listed under the sha256-<hex> fallback tag', 'keep')
     .option('--overwrite', 'replace an existing archive, or an existing name in a layout')
     .option('--concurrency <n>', 'blobs at once', '3')
     .option('-q, --quiet', 'print nothing but errors')
     .action((src: string, dst: string, flags: TransferFlags) => ctx.run(async () => {
       if (verb === 'push' && !isRegistryName(dst)) throw new UsageError(`push: the destination must be a registry reference docker://HOST/REPO[:TAG] (got "${dst}"; use berth copy for other places)`);
       if (verb === 'pull' && !isRegistryName(src)) throw new UsageError(`pull: the source must be a registry reference docker://HOST/REPO[:TAG] (got "${src}"; use berth copy for other places)`);
-      const opts = copyOptions({ ...flags }, dst);
+      if (flags.referrers !== 'keep' && flags.referrers !== 'drop') throw new UsageError(`--referrers must be keep or drop, got "${flags.referrers}"`);
+      const opts = { ...copyOptions({ ...flags }, dst), referrers: flags.referrers as 'keep' | 'drop' };
       const display = progressDisplay(io, flags.quiet !== true);
       let result;
       try {
@@ -196,6 +199,7 @@ function registerTransfer(program: Command, ctx: CommandContext, verb: 'push' | 
       if (flags.quiet === true) return;
       for (const img of result.images) {
         io.stdout.write(`${verb === 'push' ? 'pushed' : 'pulled'} ${img.sourceReference} to ${result.destination}: ${img.root.digest}\n`);
+        if (img.referrers > 0) io.stdout.write(`${img.referrers} referrer(s) ${verb === 'push' ? 'pushed' : 'pulled'} with it\n`);
       }
       io.stdout.write(`${result.copied} blob(s) ${verb === 'push' ? 'uploaded' : 'written'} (${humanSize(result.bytes)} read), ${result.skipped} already there or mounted\n`);
     }));

@@ -6,7 +6,8 @@
  * can go into one destination.
  */
 import type { Descriptor } from '../core/descriptor.js';
-import { BerthError } from '../core/errors.js';
+import { shortDigest } from '../core/digest.js';
+import { BerthError, isBerthError } from '../core/errors.js';
 import type { Platform } from '../core/platform.js';
 import { COMPRESSIONS, type Compression } from '../io/codec.js';
 import type { IoOptions } from '../io/stream.js';
@@ -14,6 +15,7 @@ import type { ImageDestination, ImageSource, RootEntry } from '../transports/tra
 import type { CopyEventListener } from './events.js';
 import { GraphCopier } from './graph-copy.js';
 import { planCopy, type ManifestFamily } from './plan.js';
+import { copyReferrers } from './referrers.js';
 
 export interface CopyOptions extends IoOptions {
   /** Which images of an index: 'all' (default) or the best match for each platform listed. */
@@ -24,6 +26,11 @@ export interface CopyOptions extends IoOptions {
   readonly format?: ManifestFamily;
   /** Attestation manifests whose subject is copied: 'keep' (default) or 'drop'. */
   readonly attestations?: 'keep' | 'drop';
+  /**
+   * OCI 1.1 referrers of the copied manifests (signatures, SBOMs… naming one as `subject`):
+   * 'keep' (default) copies them too when the destination keeps referrers; 'drop' leaves them.
+   */
+  readonly referrers?: 'keep' | 'drop';
   /** Blobs streaming at once (default 3). */
   readonly concurrency?: number;
   readonly onEvent?: CopyEventListener;
@@ -33,6 +40,7 @@ export const DEFAULT_COPY_OPTIONS = {
   platforms: 'all',
   compression: 'preserve',
   attestations: 'keep',
+  referrers: 'keep',
   concurrency: 3,
 } as const;
 
@@ -45,6 +53,8 @@ export interface CopyResult {
   readonly skipped: number;
   /** Source bytes read for copied blobs. */
   readonly bytes: number;
+  /** Referrers copied with the image (their blobs are in the counts above). */
+  readonly referrers: number;
   readonly notes: readonly string[];
 }
 
@@ -72,23 +82,47 @@ export async function copyImage(src: ImageSource, dst: ImageDestination, opts: C
   const notes: string[] = [];
   const where = src.reference.toString();
   const root = await src.root(opts);
-  const plan = await planCopy(src, root, caps, {
+  const onNote = (message: string): void => {
+    notes.push(message);
+    opts.onEvent?.({ type: 'note', message });
+  };
+  const planOpts = {
     ...(opts.signal ? { signal: opts.signal } : {}),
     platforms: opts.platforms ?? DEFAULT_COPY_OPTIONS.platforms,
     attestations: opts.attestations ?? DEFAULT_COPY_OPTIONS.attestations,
     format: opts.format,
     compression,
     where,
-    onNote: (message) => {
-      notes.push(message);
-      opts.onEvent?.({ type: 'note', message });
-    },
-  });
+    onNote,
+  };
+  const plan = await planCopy(src, root, caps, planOpts);
   const copier = new GraphCopier(src, dst, {
     concurrency,
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
   });
-  const result = await copier.run(plan);
-  return { ...result, source: root, notes };
+  const main = await copier.run(plan);
+  let referrers = 0;
+  if (caps.referrers === true && (opts.referrers ?? DEFAULT_COPY_OPTIONS.referrers) === 'keep') {
+    const io = opts.signal ? { signal: opts.signal } : {};
+    referrers = await copyReferrers(src, await copier.written(), {
+      copy: async (found) => {
+        // a referrer is a root of its own: every platform, nothing filtered out
+        const entry: RootEntry = { descriptor: found.desc, names: [], position: 0, synthesized: false };
+        let p;
+        try {
+          p = await planCopy(src, entry, caps, { ...planOpts, platforms: 'all', where: `referrer ${shortDigest(found.desc.digest)}` });
+        } catch (err) {
+          // what the destination or format cannot express, or what the source lists but lacks, is left out
+          if (isBerthError(err, 'BERTH_UNSUPPORTED') || isBerthError(err, 'BERTH_NOT_FOUND')) return (err as Error).message;
+          throw err;
+        }
+        await copier.run(p);
+        return copier.written();
+      },
+      note: onNote,
+    }, io);
+  }
+  const totals = copier.totals();
+  return { root: main.root, copied: totals.copied, skipped: totals.skipped, bytes: totals.bytes, referrers, source: root, notes };
 }

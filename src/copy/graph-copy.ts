@@ -183,6 +183,7 @@ export class GraphCopier {
         this.renamed.set(plan.desc.digest, desc.digest);
       }
       await this.putManifest(desc, bytes);
+      if (m.subject !== undefined) this.referrer(m.subject.digest, desc, m.artifactType ?? m.config.mediaType, m.annotations);
       this.opts.onEvent?.({ type: 'manifest-done', desc: plan.desc, written: desc });
       return desc;
     } catch (err) {
@@ -210,11 +211,36 @@ export class GraphCopier {
         this.renamed.set(plan.desc.digest, desc.digest);
       }
       await this.putManifest(desc, bytes);
+      if (plan.index.subject !== undefined) this.referrer(plan.index.subject.digest, desc, plan.index.artifactType, plan.index.annotations);
       this.opts.onEvent?.({ type: 'manifest-done', desc: plan.desc, written: desc });
       return desc;
     } catch (err) {
       throw withContext(err, `copying ${what}`);
     }
+  }
+
+  /** Tells the destination about a written manifest that names a subject (OCI 1.1 referrer), as a referrers list describes it. */
+  private referrer(subject: Digest, desc: Descriptor, artifactType: string | undefined, annotations: Readonly<Record<string, string>> | undefined): void {
+    this.dst.addReferrer?.(subject, {
+      mediaType: desc.mediaType, digest: desc.digest, size: desc.size,
+      ...(artifactType !== undefined ? { artifactType } : {}),
+      ...(annotations !== undefined ? { annotations } : {}),
+    });
+  }
+
+  /** Blobs copied and skipped, and source bytes read, over every run() so far. */
+  totals(): { copied: number; skipped: number; bytes: number } {
+    return { copied: this.copied, skipped: this.skipped, bytes: this.bytes };
+  }
+
+  /** Every manifest and index written so far: source digest → written descriptor (after run() returned). */
+  async written(): Promise<Map<string, Descriptor>> {
+    const out = new Map<string, Descriptor>();
+    for (const [key, p] of this.nodes) {
+      if (key.startsWith('blob:')) continue;
+      out.set(key.slice(key.indexOf(':') + 1), await p);
+    }
+    return out;
   }
 
   private async putManifest(desc: Descriptor, bytes: Uint8Array): Promise<void> {

@@ -82,6 +82,12 @@ export interface ImageSource extends BlobSource {
   listBlobs?(opts?: IoOptions): Promise<readonly StoredBlob[]>;
   /** Where a blob lies in the place, for messages (`blobs/sha256/…`, `abc/layer.tar`). */
   locate?(digest: Digest): string | undefined;
+  /**
+   * The OCI 1.1 referrers of a manifest or index (manifests naming it as `subject`), as the place
+   * lists them (a registry's referrers API or `<alg>-<hex>` fallback tag). Sources without it are
+   * searched by the copy engine in their entry point.
+   */
+  referrers?(subject: Digest, opts?: IoOptions): Promise<readonly Descriptor[]>;
   close(): Promise<void>;
 }
 
@@ -104,6 +110,11 @@ export interface DestinationCapabilities {
   readonly parallelPuts: boolean;
   /** Whether one commit may name several roots (several images in one archive). */
   readonly multipleRoots: boolean;
+  /**
+   * Whether the referrers of copied images (manifests naming one as `subject`) are copied with
+   * them and kept findable there (a registry: its referrers API, else the fallback tag). Default false.
+   */
+  readonly referrers?: boolean;
 }
 
 export interface DestinationOptions extends IoOptions {
@@ -144,6 +155,12 @@ export interface ImageDestination {
   putComputed(mediaType: string, data: AsyncIterable<Uint8Array>, opts?: IoOptions): Promise<Descriptor>;
   /** Stores a manifest or index; its blobs / children must have been put already. Verified. */
   putManifest(desc: Descriptor, bytes: Uint8Array, opts?: IoOptions): Promise<void>;
+  /**
+   * Told of each manifest or index of the copy that names a `subject` (put now or already there),
+   * with the descriptor a referrers list gives it (`artifactType`, `annotations`). A destination
+   * that keeps referrers lists itself (the `<alg>-<hex>` fallback tag) updates them at commit.
+   */
+  addReferrer?(subject: Digest, referrer: Descriptor): void;
   /** Makes the roots visible under their names, atomically. Only once. */
   commit(roots: readonly NamedRoot[], opts?: IoOptions): Promise<void>;
   /** Releases everything; without a commit, removes what was written. Idempotent. */

@@ -89,6 +89,8 @@ export class RegistryClient {
   private httpsAgent: https.Agent | undefined;
   /** Token requests made (tests check the cache with it). */
   tokenFetches = 0;
+  /** Per repository path: whether the referrers API answered (true) or 404 (false), once asked. */
+  readonly referrersApi = new Map<string, boolean>();
 
   constructor(readonly host: string, readonly opts: RegistryOptions = {}) {}
 

@@ -14,13 +14,14 @@
 import type { Descriptor } from '../../core/descriptor.js';
 import { createDigester, shortDigest, type Digest } from '../../core/digest.js';
 import { BerthError } from '../../core/errors.js';
-import { classifyMediaType } from '../../core/media-types.js';
+import { OCI_INDEX, classifyMediaType } from '../../core/media-types.js';
 import { parseDockerReference, type DockerReference } from '../../core/reference.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
 import { verifyBytes, verifyStream } from '../../io/verify.js';
 import type { DestinationCapabilities, DestinationOptions, ImageDestination, ImageReference, NamedRoot } from '../transport.js';
 import { knownBlobLocation, type RegistryClient } from './client.js';
 import { formatRepository } from './reference.js';
+import { addToFallbackIndex, type FallbackUpdate } from './referrers.js';
 import { fetchManifest, isManifestLike, MANIFEST_ACCEPT, repoPath } from './source.js';
 
 export const REGISTRY_CAPABILITIES: DestinationCapabilities = {
@@ -31,6 +32,7 @@ export const REGISTRY_CAPABILITIES: DestinationCapabilities = {
   acceptsAttestations: true,
   parallelPuts: true,
   multipleRoots: false,
+  referrers: true,
 };
 
 const DEFAULT_CHUNK = 16 * 1024 * 1024;
@@ -44,6 +46,12 @@ export class RegistryDestination implements ImageDestination {
   private readonly openUploads = new Map<string, string>();
   private committed = false;
   private closed = false;
+  /** Referrers of this push by subject digest (addReferrer), for the fallback tags at commit. */
+  private readonly referrers = new Map<string, Map<string, Descriptor>>();
+  /** Manifests whose PUT the registry answered with OCI-Subject: it indexed their subject itself. */
+  private readonly indexedByRegistry = new Set<string>();
+  /** Fallback tags written at commit (for the CLI and tests). */
+  readonly fallbackTags: FallbackUpdate[] = [];
 
   constructor(
     readonly reference: ImageReference,
@@ -204,9 +212,41 @@ export class RegistryDestination implements ImageDestination {
       what, body: bytes, headers: { 'Content-Type': desc.mediaType }, ...this.signal(opts),
     });
     res.discard();
+    if ((res.header('oci-subject') ?? '') !== '') this.indexedByRegistry.add(desc.digest);
     const said = res.header('docker-content-digest');
     if (said !== undefined && said !== '' && said !== desc.digest) {
       throw new BerthError('BERTH_DIGEST_MISMATCH', `${what}: the registry stored it as ${said}, not ${desc.digest}`, { subject: desc.digest, want: desc.digest, got: said });
+    }
+  }
+
+  addReferrer(subject: Digest, referrer: Descriptor): void {
+    let m = this.referrers.get(subject);
+    if (m === undefined) {
+      m = new Map();
+      this.referrers.set(subject, m);
+    }
+    if (!m.has(referrer.digest)) m.set(referrer.digest, referrer);
+  }
+
+  /**
+   * Makes the referrers of this push findable where the registry has no referrers API (no
+   * OCI-Subject answer on their PUT, and a 404 from /referrers/): each subject's fallback index
+   * gets the missing descriptors.
+   */
+  private async publishReferrers(opts: IoOptions): Promise<void> {
+    for (const [subject, list] of this.referrers) {
+      const pending = [...list.values()].filter((d) => !this.indexedByRegistry.has(d.digest));
+      if (pending.length === 0) continue;
+      if (this.client.referrersApi.get(this.docker.path) === undefined) {
+        const res = await this.client.request({
+          method: 'GET', path: `/v2/${repoPath(this.docker)}/referrers/${subject}`, scope: this.scope, accept: [200, 404],
+          headers: { Accept: OCI_INDEX }, what: `checking the referrers API of ${this.repo}`, ...this.signal(opts),
+        });
+        res.discard();
+        this.client.referrersApi.set(this.docker.path, res.status === 200);
+      }
+      if (this.client.referrersApi.get(this.docker.path) === true) continue;
+      this.fallbackTags.push(await addToFallbackIndex(this.client, this.docker, subject as Digest, pending, this.signal(opts)));
     }
   }
 
@@ -216,6 +256,8 @@ export class RegistryDestination implements ImageDestination {
     if (roots.length !== 1) {
       throw new BerthError('BERTH_UNSUPPORTED', `${this.reference.toString()}: a registry reference holds one image; push one at a time (got ${roots.length})`, { subject: this.repo });
     }
+    // referrers first: everything they name is in by now; the image's tag stays the last request
+    await this.publishReferrers(opts);
     const root = roots[0]!;
     if (this.docker.digest !== undefined) {
       if (root.descriptor.digest !== this.docker.digest) {

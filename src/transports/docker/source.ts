@@ -18,6 +18,7 @@ import type { ByteStream, IoOptions } from '../../io/stream.js';
 import type { EntryPoint, ImageReference, ImageSource, RootEntry, SourceFormat } from '../transport.js';
 import { noteBlobLocation, type RegistryClient, type RegistryResponse } from './client.js';
 import { formatRepository } from './reference.js';
+import { listReferrers } from './referrers.js';
 
 /** Every manifest and index type berth reads, in the order registries should prefer. */
 export const MANIFEST_ACCEPT = [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST].join(', ');
@@ -204,6 +205,11 @@ export class RegistrySource implements ImageSource {
     res.discard();
     if (res.status === 200) noteBlobLocation(this.client.host, this.docker.path, desc.digest);
     return res.status === 200;
+  }
+
+  /** The referrers of a manifest in this repository: the referrers API, else the `<alg>-<hex>` fallback tag. */
+  async referrers(subject: Digest, opts: IoOptions = {}): Promise<readonly Descriptor[]> {
+    return (await listReferrers(this.client, this.docker, subject, opts)).manifests;
   }
 
   locate(digest: Digest): string {
