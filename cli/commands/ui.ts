@@ -40,7 +40,7 @@ export function registerUiCommand(program: Command, ctx: CommandContext): void {
   const { io } = ctx;
   program
     .command('ui')
-    .description('explore images in the browser: structure graph, layers and files, attestations, compare (a local server; loopback only unless --host says otherwise)')
+    .description('explore images in the browser: structure graph, layers and files, attestations, compare, the local store trace walk (a local server; loopback only unless --host says otherwise)')
     .argument('[refs...]', 'images to show first (default: the bundled sample and the local store)')
     .option('--port <n>', 'port to listen on (0: any free port)', '0')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
