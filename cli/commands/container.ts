@@ -3,8 +3,10 @@
  * `berth container diff|export|layer ID`.
  */
 import type { Command } from 'commander';
-import { commitContainer, containerDiff, containerLayerToFile, exportContainerToFile, listContainers, type ContainersResult, type DiffMode } from '../../src/index.js';
-import { createContainer, mountContainer, removeContainer, unmountContainer } from '../../src/containers.js';
+import {
+  commitContainer, containerDiff, containerLayerToFile, createContainer, exportContainerToFile, listContainers, mountContainer, removeContainer, unmountContainer,
+  type ContainersResult, type DiffMode,
+} from '../../src/index.js';
 import { humanSize, parseFormat, table, UsageError, writeJson, type Io } from '../output.js';
 import type { CommandContext } from './read.js';
 
