@@ -5,10 +5,12 @@
  */
 import type { Command } from 'commander';
 import {
-  configureRegistry, copyReferences, deleteManifest, isRegistryName, listCatalog, listTags, login, logout, manifestDigest, referrersOf, shortDigest,
+  configureRegistry, copyReferences, deleteManifest, isRegistryName, listCatalog, listTags, loadImages, login, logout, manifestDigest, parsePlatform, referrersOf,
+  shortDigest,
 } from '../../src/index.js';
 import { humanSize, parseFormat, table, UsageError, writeJson, type Io } from '../output.js';
 import { copyOptions, progressDisplay } from './copy.js';
+import { renderLoad } from './store.js';
 import type { CommandContext } from './read.js';
 
 const FORMAT_HELP = 'output format: text or json';
@@ -167,9 +169,9 @@ function registerTransfer(program: Command, ctx: CommandContext, verb: 'push' | 
     .command(verb)
     .description(verb === 'push'
       ? 'push an image to a registry: blobs already there are skipped, others mounted from a sibling repository or uploaded, manifests after their blobs, the tag last'
-      : 'pull an image from a registry into an OCI layout, oci-archive or docker-archive')
+      : 'pull an image from a registry into the local store (as docker pull; --root), or into an OCI layout, oci-archive or docker-archive')
     .argument('<src>', verb === 'push' ? 'any readable image reference' : 'docker://HOST/REPO[:TAG][@DIGEST]')
-    .argument('<dst>', verb === 'push' ? 'docker://HOST/REPO[:TAG]' : 'oci:DIR[:NAME], oci-archive:FILE[:NAME] or docker-archive:FILE[:NAME:TAG]')
+    .argument(verb === 'push' ? '<dst>' : '[dst]', verb === 'push' ? 'docker://HOST/REPO[:TAG]' : 'oci:DIR[:NAME], oci-archive:FILE[:NAME] or docker-archive:FILE[:NAME:TAG] (default: the local store)')
     .option('--platform <os/arch[/variant]>', 'only this platform of an index (repeatable)', collect)
     .option('--format <oci|docker>', 'manifest format at the destination')
     .option('--compression <gzip|zstd|none>', 'recompress image layers')
@@ -178,7 +180,12 @@ function registerTransfer(program: Command, ctx: CommandContext, verb: 'push' | 
     .option('--overwrite', 'replace an existing archive, or an existing name in a layout')
     .option('--concurrency <n>', 'blobs at once', '3')
     .option('-q, --quiet', 'print nothing but errors')
-    .action((src: string, dst: string, flags: TransferFlags) => ctx.run(async () => {
+    .action((src: string, dst: string | undefined, flags: TransferFlags) => ctx.run(async () => {
+      if (verb === 'pull' && dst === undefined) {
+        if (!isRegistryName(src)) throw new UsageError(`pull: the source must be a registry reference docker://HOST/REPO[:TAG] (got "${src}"; use berth load for other places)`);
+        return pullToStore(io, src, flags);
+      }
+      if (dst === undefined) throw new UsageError(`${verb}: a destination is required`);
       if (verb === 'push' && !isRegistryName(dst)) throw new UsageError(`push: the destination must be a registry reference docker://HOST/REPO[:TAG] (got "${dst}"; use berth copy for other places)`);
       if (verb === 'pull' && !isRegistryName(src)) throw new UsageError(`pull: the source must be a registry reference docker://HOST/REPO[:TAG] (got "${src}"; use berth copy for other places)`);
       if (flags.referrers !== 'keep' && flags.referrers !== 'drop') throw new UsageError(`--referrers must be keep or drop, got "${flags.referrers}"`);
@@ -203,6 +210,33 @@ function registerTransfer(program: Command, ctx: CommandContext, verb: 'push' | 
       }
       io.stdout.write(`${result.copied} blob(s) ${verb === 'push' ? 'uploaded' : 'written'} (${humanSize(result.bytes)} read), ${result.skipped} already there or mounted\n`);
     }));
+}
+
+/**
+ * `berth pull docker://…` with no destination: into the local store through `berth load`'s path
+ * (one platform, the host's unless --platform says; layers the store has are reused), printing
+ * what docker prints for a loaded image.
+ */
+async function pullToStore(io: Io, src: string, flags: TransferFlags): Promise<void> {
+  const notFor = [
+    ['--format', flags.format], ['--compression', flags.compression], ['--overwrite', flags.overwrite],
+  ].filter(([, v]) => v !== undefined).map(([k]) => k);
+  if (notFor.length > 0) throw new UsageError(`pull into the local store: ${notFor.join(', ')} apply to a destination (give one: oci:DIR, oci-archive:FILE, docker-archive:FILE)`);
+  if ((flags.platform?.length ?? 0) > 1) throw new UsageError('pull into the local store: one --platform (the store keeps one image per name)');
+  const display = progressDisplay(io, flags.quiet !== true);
+  let result;
+  try {
+    result = await loadImages(src, {
+      ...(flags.platform !== undefined ? { platform: parsePlatform(flags.platform[0]!) } : {}),
+      onEvent: (e) => display.onEvent(e),
+    });
+  } finally {
+    display.done();
+  }
+  if (flags.quiet !== true) {
+    io.stdout.write(renderLoad(result));
+    for (const n of result.notes) io.stderr.write(`note: ${n}\n`);
+  }
 }
 
 function pageSize(text: string | undefined): { pageSize?: number } {
