@@ -1,7 +1,8 @@
 /**
  * Micro benchmarks of berth's hot paths (tar read/write, codecs, union, flatten, extract) on
  * generated data in tmpfs. Every run of every case is a fresh child process; the table gives
- * min and median wall time, CPU time (user+sys) and peak RSS.
+ * min and median wall time, CPU time (user+sys, children included for tar-x and cli-unpack) and
+ * peak RSS (VmHWM of the case's process; for tar-x and cli-unpack that is the driver, not the child).
  *
  *   node dist/bench/micro/micro.js [--dir /dev/shm/berth-micro] [--runs 3] [case ...]
  *
@@ -341,10 +342,11 @@ async function runOne(name: string, dir: string): Promise<void> {
   const note = await fn(dir);
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const c = process.cpuUsage(cpu0);
-  const ru = process.resourceUsage();
+  // VmHWM, not getrusage's maxRSS: the latter keeps the parent's peak across fork+exec.
+  const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0);
   // Child processes (tar, berth) count too.
   const children = name === 'tar-x' || name === 'cli-unpack' ? childCpu() : 0;
-  process.stdout.write(`RESULT ${JSON.stringify({ wall, cpu: (c.user + c.system) / 1e6 + children, rss: ru.maxRSS / 1024, note })}\n`);
+  process.stdout.write(`RESULT ${JSON.stringify({ wall, cpu: (c.user + c.system) / 1e6 + children, rss: hwm / 1024, note })}\n`);
 }
 
 function childCpu(): number {
