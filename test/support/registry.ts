@@ -197,41 +197,66 @@ export function sha256(bytes: Uint8Array | string): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
+export interface TokenRequest {
+  /** The user the request authenticated as (undefined: anonymous or refused). */
+  user: string | undefined;
+  scopes: string[];
+  method: string;
+  /** OAuth2 grant of a POST: `password` or `refresh_token`. */
+  grant?: string;
+  /** Whether the request carried an Authorization header. */
+  authorization: boolean;
+  /** What the request sent, as received (secrets included: tests check none leaks elsewhere). */
+  raw: string;
+}
+
 export interface TokenIssuer {
   /** `http://127.0.0.1:PORT/token` */
   readonly realm: string;
   /** Token requests served, and the scopes asked for. */
-  readonly requests: Array<{ user: string | undefined; scopes: string[] }>;
+  readonly requests: TokenRequest[];
+  /** Refresh tokens issued (to `access_type=offline` requests) or given at start: token → user. */
+  readonly refreshTokens: Map<string, string>;
   stop(): Promise<void>;
 }
 
+export interface TokenIssuerOptions {
+  readonly cert: string;
+  readonly key: string;
+  readonly issuer: string;
+  readonly service: string;
+  readonly users: Record<string, string>;
+  readonly ttl?: number;
+  /** Answer the docker GET flow (default true; false: 405 as OAuth-only services do). */
+  readonly get?: boolean;
+  /** Answer the OAuth2 POST flow (default true; false: 404 as GCR does). */
+  readonly post?: boolean;
+  /** Refresh tokens (identity tokens) known from the start: token → user. */
+  readonly refreshTokens?: Record<string, string>;
+  /** Each refresh_token grant answers with a new refresh token (rotation). */
+  readonly rotate?: boolean;
+}
+
 /**
- * A tiny Docker token service: checks Basic credentials and answers with an RS256 JWT carrying
- * the certificate in `x5c`, granting every action asked for to a known user and nothing to
- * anyone else (the registry then refuses).
+ * A tiny token service as distribution's token spec describes it: the docker GET (Basic
+ * credentials, scope and service in the query) and the OAuth2 POST (form body, `grant_type`
+ * `password` or `refresh_token`, `access_type=offline` returns a refresh token). It answers with
+ * an RS256 JWT carrying the certificate in `x5c`, granting every action asked for to a known user
+ * and nothing to anyone else (the registry then refuses). A refused refresh token is echoed in the
+ * error (as careless services do), so tests can check berth never repeats it.
  */
-export async function startTokenIssuer(opts: { cert: string; key: string; issuer: string; service: string; users: Record<string, string>; ttl?: number }): Promise<TokenIssuer> {
+export async function startTokenIssuer(opts: TokenIssuerOptions): Promise<TokenIssuer> {
   const certPem = await readFile(opts.cert, 'utf8');
   const keyPem = await readFile(opts.key, 'utf8');
   const der = certPem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
-  const requests: TokenIssuer['requests'] = [];
+  const requests: TokenRequest[] = [];
+  const refreshTokens = new Map(Object.entries(opts.refreshTokens ?? {}));
   const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter((s) => s !== '');
-    let user: string | undefined;
-    const auth = req.headers.authorization;
-    if (auth?.startsWith('Basic ')) {
-      const [u, ...p] = Buffer.from(auth.slice(6), 'base64').toString('utf8').split(':');
-      if (u !== undefined && opts.users[u] === p.join(':')) user = u;
-      else {
-        requests.push({ user: undefined, scopes });
-        res.writeHead(401, { 'Content-Type': 'application/json' });
-        res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad user name or password' }] }));
-        return;
-      }
-    }
-    requests.push({ user, scopes });
+  const answer = (res: http.ServerResponse, status: number, body: unknown): void => {
+    res.writeHead(status, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(body));
+  };
+  const grant = (res: http.ServerResponse, user: string | undefined, scopes: readonly string[], extra: Record<string, unknown> = {}): void => {
     const access = user === undefined ? [] : scopes.map((s) => {
       const parts = s.split(':');
       const actions = parts.pop()!.split(',');
@@ -244,14 +269,66 @@ export async function startTokenIssuer(opts: { cert: string; key: string; issuer
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const sig = createSign('RSA-SHA256').update(input).sign(keyPem);
     const token = `${input}.${b64url(sig)}`;
-    res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify({ token, access_token: token, expires_in: opts.ttl ?? 300, issued_at: new Date().toISOString() }));
+    answer(res, 200, { token, access_token: token, expires_in: opts.ttl ?? 300, issued_at: new Date().toISOString(), ...extra });
+  };
+  const newRefreshToken = (user: string): string => {
+    const t = `rt-${randomBytes(16).toString('hex')}`;
+    refreshTokens.set(t, user);
+    return t;
+  };
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const body = Buffer.concat(chunks).toString('utf8');
+      const auth = req.headers.authorization;
+      const record: TokenRequest = { user: undefined, scopes: [], method: req.method ?? '', authorization: auth !== undefined, raw: `${req.method} ${req.url}\n${auth ?? ''}\n${body}` };
+      requests.push(record);
+      if (req.method === 'POST') {
+        if (opts.post === false) return answer(res, 404, { errors: [{ code: 'NOT_FOUND', message: 'no OAuth here' }] });
+        const form = new URLSearchParams(body);
+        record.scopes = (form.get('scope') ?? '').split(' ').filter((s) => s !== '');
+        record.grant = form.get('grant_type') ?? undefined;
+        if (form.get('service') !== opts.service || (form.get('client_id') ?? '') === '') return answer(res, 400, { error: 'invalid_request' });
+        let user: string | undefined;
+        if (record.grant === 'password') {
+          const u = form.get('username') ?? '';
+          if (opts.users[u] === undefined || opts.users[u] !== form.get('password')) return answer(res, 401, { error: 'invalid_grant', error_description: 'bad user name or password' });
+          user = u;
+        } else if (record.grant === 'refresh_token') {
+          const t = form.get('refresh_token') ?? '';
+          user = refreshTokens.get(t);
+          if (user === undefined) return answer(res, 401, { error: 'invalid_grant', error_description: `unknown refresh token ${t}` });
+          if (opts.rotate === true) {
+            refreshTokens.delete(t);
+            record.user = user;
+            return grant(res, user, record.scopes, { refresh_token: newRefreshToken(user) });
+          }
+        } else {
+          return answer(res, 400, { error: 'unsupported_grant_type' });
+        }
+        record.user = user;
+        return grant(res, user, record.scopes, form.get('access_type') === 'offline' ? { refresh_token: newRefreshToken(user) } : {});
+      }
+      if (opts.get === false) return answer(res, 405, { errors: [{ code: 'UNSUPPORTED', message: 'use the OAuth2 POST' }] });
+      record.scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter((s) => s !== '');
+      let user: string | undefined;
+      if (auth?.startsWith('Basic ')) {
+        const [u, ...p] = Buffer.from(auth.slice(6), 'base64').toString('utf8').split(':');
+        if (u !== undefined && opts.users[u] === p.join(':')) user = u;
+        else return answer(res, 401, { errors: [{ code: 'UNAUTHORIZED', message: 'bad user name or password' }] });
+      }
+      record.user = user;
+      grant(res, user, record.scopes, user !== undefined && url.searchParams.get('offline_token') === 'true' ? { refresh_token: newRefreshToken(user) } : {});
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
   return {
     realm: `http://127.0.0.1:${port}/token`,
     requests,
+    refreshTokens,
     stop: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());

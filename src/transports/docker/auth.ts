@@ -15,7 +15,16 @@ import { writeFileAtomic } from '../../io/atomic-file.js';
 export interface Credentials {
   readonly username: string;
   readonly password: string;
+  /**
+   * An identity token (an OAuth2 refresh token, as `docker login` keeps in config.json
+   * `identitytoken` or a credential helper gives with the user name `<token>`): exchanged for
+   * access tokens with `grant_type=refresh_token`; username and password are then empty.
+   */
+  readonly identityToken?: string;
 }
+
+/** The user name credential helpers give with an identity token instead of a password. */
+export const IDENTITY_TOKEN_USERNAME = '<token>';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -91,6 +100,8 @@ export async function lookupCredentials(host: string, env: Env): Promise<Credent
   const helper = Object.entries(config.credHelpers ?? {}).find(([k]) => sameHost(k, host))?.[1];
   if (helper) return helperGet(helper, authKeyFor(host), env);
   const entry = Object.entries(config.auths ?? {}).find(([k]) => sameHost(k, host))?.[1];
+  // docker login keeps the refresh token it got in `identitytoken` (with the user name in `auth`)
+  if (typeof entry?.identitytoken === 'string' && entry.identitytoken !== '') return { username: '', password: '', identityToken: entry.identitytoken };
   if (entry?.auth) return decodeAuth(entry.auth, file, host);
   if (entry?.username !== undefined && entry.password !== undefined) return { username: entry.username, password: entry.password };
   if (config.credsStore) return helperGet(config.credsStore, authKeyFor(host), env);
@@ -140,9 +151,7 @@ async function helperGet(name: string, serverUrl: string, env: Env): Promise<Cre
   try {
     const json = JSON.parse(stdout) as { Username?: unknown; Secret?: unknown };
     if (typeof json.Username !== 'string' || typeof json.Secret !== 'string') throw new Error('no Username/Secret');
-    if (json.Username === '<token>') {
-      throw new BerthError('BERTH_UNSUPPORTED', `credential helper docker-credential-${name} gave an identity token for ${serverUrl}; berth supports username and password only`, { subject: serverUrl });
-    }
+    if (json.Username === IDENTITY_TOKEN_USERNAME) return { username: '', password: '', identityToken: json.Secret };
     return { username: json.Username, password: json.Secret };
   } catch (err) {
     if (err instanceof BerthError) throw err;
@@ -265,6 +274,18 @@ export function parseChallenges(header: string | undefined): Challenge[] {
     }
   }
   return out;
+}
+
+/** Whether Basic auth can be built from the credentials (an identity token alone cannot). */
+export function hasPassword(creds: Credentials | undefined): creds is Credentials {
+  return creds !== undefined && creds.identityToken === undefined;
+}
+
+/** The secrets in credentials, to scrub from any text a server sent back. */
+export function secretsOf(creds: Credentials | undefined): string[] {
+  if (creds === undefined) return [];
+  const out = [creds.password, creds.identityToken ?? '', basicHeader(creds).slice('Basic '.length)];
+  return out.filter((x) => x.length >= 4);
 }
 
 export function basicHeader(creds: Credentials): string {

@@ -1,8 +1,8 @@
 /**
  * HTTP to one registry host (node:http / node:https): scheme choice (loopback and `--insecure`
  * hosts may speak plain HTTP; everything else is HTTPS with verified certificates, plus
- * `--ca-file` and SSL_CERT_FILE), Basic and Bearer auth (tokens cached per scope and fetched again
- * on a 401), redirects (Authorization dropped when the origin changes, as for blob storage),
+ * `--ca-file` and SSL_CERT_FILE), Basic and Bearer auth (tokens from the OAuth2 POST flow or the
+ * docker GET, cached per scope and fetched again on a 401; identity tokens), redirects (Authorization dropped when the origin changes, as for blob storage),
  * bounded retries with backoff on 429/5xx and broken connections, and idle timeouts. Errors name
  * the operation and never contain a credential or an unredacted URL.
  */
@@ -13,7 +13,7 @@ import tls from 'node:tls';
 import { isLoopbackHost } from '../../core/reference.js';
 import { BerthError, isBerthError, toBerthError } from '../../core/errors.js';
 import { concatBytes } from '../../io/stream.js';
-import { basicHeader, lookupCredentials, parseChallenges, type Credentials, type Env } from './auth.js';
+import { basicHeader, hasPassword, lookupCredentials, parseChallenges, secretsOf, type Credentials, type Env } from './auth.js';
 import { redactText, redactUrl, registryError } from './errors.js';
 
 export interface RegistryOptions {
@@ -76,6 +76,14 @@ interface Token {
   readonly expiresAt: number;
 }
 
+interface TokenAnswer {
+  readonly status: number;
+  readonly body: Uint8Array;
+}
+
+/** Answers to the OAuth2 POST after which the docker GET is tried (services that do not take the POST). */
+const OAUTH_FALLBACK = new Set([400, 401, 403, 404, 405]);
+
 /** Talks to one registry host; keeps its scheme, credentials and tokens for the process. */
 export class RegistryClient {
   private base: Promise<URL> | undefined;
@@ -85,6 +93,8 @@ export class RegistryClient {
   /** The host's Bearer challenge (realm, service), once seen. */
   private bearer: { realm: string; service: string | undefined } | undefined;
   private readonly tokens = new Map<string, Token>();
+  /** The token service answered the OAuth2 POST with 404/405: it only has the docker GET. */
+  private noOAuth = false;
   private readonly httpAgent = new http.Agent({ keepAlive: true });
   private httpsAgent: https.Agent | undefined;
   /** Token requests made (tests check the cache with it). */
@@ -215,7 +225,7 @@ export class RegistryClient {
     }
     if (this.basic) {
       const creds = await this.credentials();
-      return creds ? basicHeader(creds) : undefined;
+      return hasPassword(creds) ? basicHeader(creds) : undefined;
     }
     return undefined;
   }
@@ -232,6 +242,16 @@ export class RegistryClient {
     return p;
   }
 
+  /**
+   * Gets a Bearer token from the realm, as distribution's token spec describes:
+   * - an identity token (refresh token): OAuth2 `POST` with `grant_type=refresh_token`;
+   * - a user name and password: OAuth2 `POST` with `grant_type=password`, and when the service
+   *   does not take that (400/401/403/404/405, as GCR, Artifactory and ACR answer) the `GET` with
+   *   Basic auth every registry takes;
+   * - nothing: an anonymous `GET`.
+   * A new refresh token in the answer replaces the identity token for the rest of the process.
+   * Secrets go only into the request body or header, never into a URL or an error.
+   */
   private async requestToken(key: string, scope: string | undefined, signal?: AbortSignal): Promise<string> {
     const b = this.bearer!;
     let realm: URL;
@@ -240,36 +260,83 @@ export class RegistryClient {
     } catch {
       throw new BerthError('BERTH_IO', `${this.host} named a token service that is not a URL`, { subject: this.host });
     }
-    if (b.service !== undefined) realm.searchParams.set('service', b.service);
-    for (const s of (scope ?? '').split(' ').filter((x) => x !== '')) realm.searchParams.append('scope', s);
+    const scopes = (scope ?? '').split(' ').filter((x) => x !== '');
     const creds = await this.credentials();
-    const headers: Record<string, string> = { Accept: 'application/json' };
-    if (creds) headers.Authorization = basicHeader(creds);
     this.tokenFetches++;
-    let res: IncomingMessage;
-    try {
-      res = await this.withRetries(() => this.send('GET', realm, headers, undefined, signal));
-    } catch (err) {
-      throw this.connectError(err, realm);
+    let answer: TokenAnswer;
+    if (creds?.identityToken !== undefined) {
+      answer = await this.oauthToken(realm, b.service, scopes, { grant_type: 'refresh_token', refresh_token: creds.identityToken }, signal);
+    } else if (creds !== undefined) {
+      answer = this.noOAuth ? { status: 404, body: new Uint8Array(0) } : await this.oauthToken(realm, b.service, scopes, { grant_type: 'password', username: creds.username, password: creds.password }, signal);
+      if (OAUTH_FALLBACK.has(answer.status)) {
+        // a service without the POST says so once: later tokens go straight to the GET
+        if (answer.status === 404 || answer.status === 405) this.noOAuth = true;
+        const viaGet = await this.basicToken(realm, b.service, scopes, creds, signal);
+        // a service without the GET either: the POST's answer says what went wrong
+        answer = (viaGet.status === 404 || viaGet.status === 405) && !this.noOAuth ? answer : viaGet;
+      }
+    } else {
+      answer = await this.basicToken(realm, b.service, scopes, undefined, signal);
     }
-    const body = await readLimited(res, MAX_ERROR_BODY);
-    if (res.statusCode !== 200) {
-      const hint = res.statusCode === 401 || res.statusCode === 403
-        ? creds ? `the token service refused the credentials for ${this.host}` : `no credentials for ${this.host}: use --creds USER:PASS or berth login ${this.host}`
+    const secrets = secretsOf(creds);
+    const scrub = (bytes: Uint8Array): string => secrets.reduce((t, x) => t.split(x).join('REDACTED'), Buffer.from(bytes).toString('utf8'));
+    if (answer.status !== 200) {
+      const hint = answer.status === 401 || answer.status === 403 || answer.status === 400
+        ? creds?.identityToken !== undefined ? `the token service refused the identity token for ${this.host}; log in again`
+          : creds ? `the token service refused the credentials for ${this.host}` : `no credentials for ${this.host}: use --creds USER:PASS or berth login ${this.host}`
         : undefined;
-      throw registryError(`getting a token from ${redactUrl(stripQuery(realm))}`, res.statusCode ?? 0, body, { subject: this.host, ...(hint ? { hint } : {}) });
+      throw registryError(`getting a token from ${redactUrl(stripQuery(realm))}`, answer.status, scrub(answer.body), { subject: this.host, ...(hint ? { hint } : {}) });
     }
-    let json: { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    let json: { token?: unknown; access_token?: unknown; expires_in?: unknown; refresh_token?: unknown };
     try {
-      json = JSON.parse(Buffer.from(body).toString('utf8')) as typeof json;
+      json = JSON.parse(Buffer.from(answer.body).toString('utf8')) as typeof json;
     } catch {
       throw new BerthError('BERTH_INVALID_JSON', `getting a token for ${this.host}: the token service answered something that is not JSON`, { subject: this.host });
     }
     const token = typeof json.token === 'string' && json.token !== '' ? json.token : typeof json.access_token === 'string' ? json.access_token : undefined;
     if (token === undefined || token === '') throw new BerthError('BERTH_IO', `getting a token for ${this.host}: the answer has no token`, { subject: this.host });
+    if (creds?.identityToken !== undefined && typeof json.refresh_token === 'string' && json.refresh_token !== '' && json.refresh_token !== creds.identityToken) {
+      this.creds = Promise.resolve({ ...creds, identityToken: json.refresh_token });
+    }
     const ttl = typeof json.expires_in === 'number' && json.expires_in > 0 ? json.expires_in : 60;
     this.tokens.set(key, { value: token, expiresAt: Date.now() + Math.max(ttl - 10, 5) * 1000 });
     return token;
+  }
+
+  /** The OAuth2 token request: a form POST to the realm (no secret in the URL). */
+  private async oauthToken(realm: URL, service: string | undefined, scopes: readonly string[], grant: Record<string, string>, signal?: AbortSignal): Promise<TokenAnswer> {
+    const form = new URLSearchParams({ ...grant, client_id: this.opts.userAgent ?? 'berth' });
+    if (service !== undefined) form.set('service', service);
+    if (scopes.length > 0) form.set('scope', scopes.join(' '));
+    const body = Buffer.from(form.toString(), 'utf8');
+    const url = stripQuery(realm);
+    for (const [k, v] of realm.searchParams) url.searchParams.append(k, v);
+    return this.tokenExchange('POST', url, { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' }, body, signal);
+  }
+
+  /** The docker token request: GET with service and scope in the query, Basic auth when there are credentials. */
+  private async basicToken(realm: URL, service: string | undefined, scopes: readonly string[], creds: Credentials | undefined, signal?: AbortSignal): Promise<TokenAnswer> {
+    const url = new URL(realm.toString());
+    if (service !== undefined) url.searchParams.set('service', service);
+    for (const s of scopes) url.searchParams.append('scope', s);
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (hasPassword(creds)) headers.Authorization = basicHeader(creds);
+    return this.tokenExchange('GET', url, headers, undefined, signal);
+  }
+
+  private async tokenExchange(method: 'GET' | 'POST', url: URL, headers: Record<string, string>, body: Uint8Array | undefined, signal?: AbortSignal): Promise<TokenAnswer> {
+    let res: IncomingMessage;
+    try {
+      // a POST that never reached the service may be sent again: a token request changes nothing
+      res = await this.withRetries(() => this.send(method, url, headers, body, signal), (r) => {
+        if (!RETRY_STATUS.has(r.statusCode ?? 0)) return undefined;
+        r.resume();
+        return retryAfterMs(r.headers['retry-after']);
+      });
+    } catch (err) {
+      throw this.connectError(err, url);
+    }
+    return { status: res.statusCode ?? 0, body: await readLimited(res, MAX_ERROR_BODY) };
   }
 
   private async withRetries<T>(fn: () => Promise<T>, retryable: (v: T) => number | undefined = () => undefined): Promise<T> {
@@ -351,7 +418,7 @@ export class RegistryClient {
           continue;
         }
         // another request may have learnt of Basic meanwhile: what matters is whether this one carried it
-        if (basic !== undefined && !authTried && headers.Authorization === undefined && (await this.credentials()) !== undefined) {
+        if (basic !== undefined && !authTried && headers.Authorization === undefined && hasPassword(await this.credentials())) {
           res.resume();
           authTried = true;
           this.basic = true;

@@ -60,9 +60,23 @@ export function describeAnswer(status: number, body: Uint8Array | string | undef
     const parts = entries.map((e) => `${e.code}${e.message === '' ? '' : `: ${e.message}`}${describeDetail(e.detail)}`);
     return `registry answered ${status} ${parts.join('; ')}`;
   }
+  const oauth = body === undefined ? undefined : parseOAuthError(body);
+  if (oauth !== undefined) return `registry answered ${status} ${oauth}`;
   const text = body === undefined ? '' : (typeof body === 'string' ? body : Buffer.from(body).toString('utf8')).replace(/\s+/g, ' ').trim();
   const shown = text.length > 200 ? `${text.slice(0, 200)}…` : text;
   return `registry answered ${status}${statusText ? ` ${statusText}` : ''}${shown === '' ? '' : `: ${shown}`}`;
+}
+
+/** An OAuth2 error answer (RFC 6749 §5.2: `{"error":"invalid_grant","error_description":"…"}`) as one phrase. */
+function parseOAuthError(body: Uint8Array | string): string | undefined {
+  try {
+    const json = JSON.parse(typeof body === 'string' ? body : Buffer.from(body).toString('utf8')) as { error?: unknown; error_description?: unknown };
+    if (typeof json.error !== 'string' || json.error === '') return undefined;
+    const desc = typeof json.error_description === 'string' && json.error_description !== '' ? `: ${json.error_description.slice(0, 200)}` : '';
+    return `${json.error}${desc}`;
+  } catch {
+    return undefined;
+  }
 }
 
 function describeDetail(detail: unknown): string {
