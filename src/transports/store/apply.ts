@@ -117,10 +117,12 @@ export interface UnprivilegedCounts {
   devices: number;
   owners: number;
   xattrs: number;
+  /** Files and directories whose owner lacked read/write(/search) in the header's mode. */
+  modes: number;
 }
 
 export function emptyUnprivileged(): UnprivilegedCounts {
-  return { whiteouts: 0, opaque: 0, devices: 0, owners: 0, xattrs: 0 };
+  return { whiteouts: 0, opaque: 0, devices: 0, owners: 0, xattrs: 0, modes: 0 };
 }
 
 /** `3 whiteouts, the owners of 10 entries`; empty when nothing was skipped. */
@@ -132,6 +134,7 @@ export function describeUnprivileged(s: UnprivilegedCounts): string[] {
   if (s.devices > 0) out.push(n(s.devices, 'device node or FIFO', 'device nodes or FIFOs'));
   if (s.owners > 0) out.push(`the owners of ${n(s.owners, 'entry', 'entries')}`);
   if (s.xattrs > 0) out.push(`the extended attributes of ${n(s.xattrs, 'entry', 'entries')}`);
+  if (s.modes > 0) out.push(`the exact permissions of ${n(s.modes, 'entry', 'entries')} (their owner keeps read and write, so the store can read and remove them)`);
   return out;
 }
 
@@ -410,7 +413,7 @@ class LayerApplier {
       }
       if (this.privileged) await fh.chown(h.uid, h.gid);
       else if (h.uid !== process.getuid?.() || h.gid !== process.getgid?.()) this.skipped.owners++;
-      await fh.chmod(h.mode & 0o7777);
+      await fh.chmod(this.diskMode(h.mode, 0o600));
       await fh.utimes(h.mtime, h.mtime);
     } finally {
       await fh.close();
@@ -519,8 +522,21 @@ class LayerApplier {
       const host = this.host(rel);
       if (this.privileged) await lchown(host, m.uid, m.gid);
       else if (m.uid !== process.getuid?.() || m.gid !== process.getgid?.()) this.skipped.owners++;
-      await chmod(host, m.mode & 0o7777);
+      await chmod(host, this.diskMode(m.mode, 0o700));
       await lutimes(host, m.mtime, m.mtime);
     }
+  }
+
+  /**
+   * The mode put on disk: the header's, except that without root the owner keeps `need`
+   * (read/write, and search for directories). Otherwise a layer with a 000 or 0555 directory
+   * could not be copied (vfs), measured, read back (fsck, save) or removed (rmi, gc, a failed
+   * load's staging) by the user who loaded it. The header's mode stays in tar-split.
+   */
+  private diskMode(mode: number, need: number): number {
+    const m = mode & 0o7777;
+    if (this.privileged || (m & need) === need) return m;
+    this.skipped.modes++;
+    return m | need;
   }
 }
