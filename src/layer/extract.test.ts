@@ -3,6 +3,7 @@
  * extraction directory changed (a sentinel tree next to it is snapshotted before and after).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
@@ -268,14 +269,66 @@ test('hazard: setuid/setgid bits are cleared and ownership skipped when not root
   assert.deepEqual(warnings, ['cleared setuid/setgid bits on 1 files (not running as root)']);
 });
 
-test('hazard: xattrs that cannot be applied are reported in one warning', async (t) => {
+/** The xattrs of a path, by getfattr (not following symlinks): name → hex value. */
+function xattrsOf(p: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const r = spawnSync('getfattr', ['-h', '-d', '-m', '', '-e', 'hex', '--absolute-names', p], { encoding: 'utf8' });
+  for (const line of r.stdout.split('\n')) {
+    const m = /^([^#=][^=]*)=0x([0-9a-f]*)$/.exec(line);
+    if (m) out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+// cap_net_raw permitted + effective, as `setcap cap_net_raw+ep` writes it (vfs_cap_data v2)
+const CAP_NET_RAW = new Uint8Array([0x01, 0, 0, 0x02, 0x00, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+const HAS_GETFATTR = spawnSync('getfattr', ['--version']).status === 0;
+
+test('xattrs are applied: security.capability as root, user.* always', { skip: !HAS_GETFATTR && process.env.CI !== 'true' ? 'getfattr (Debian attr) is not installed' : false }, async (t) => {
   const sb = await sandbox(t);
   const r = await extractLayers([layer([
-    { name: 'ping', body: 'x', xattrs: { 'security.capability': new Uint8Array([1, 0, 0, 2]) } },
-    { name: 'other', body: 'y', xattrs: { 'user.note': new TextEncoder().encode('hi') } },
-  ])], sb.dir);
-  assert.equal(r.warnings.length, 1);
-  assert.match(r.warnings[0]!, /extended attributes of 2 entries/);
+    { name: 'ping', body: 'x', xattrs: { 'security.capability': CAP_NET_RAW } },
+    { name: 'dir/', xattrs: { 'user.dir': new TextEncoder().encode('d') } },
+    { name: 'dir/other', body: 'y', xattrs: { 'user.note': new TextEncoder().encode('hi') } },
+  ])], sb.dir, IS_ROOT ? {} : { privileged: false });
+  assert.deepEqual(xattrsOf(path.join(sb.dir, 'dir', 'other'))['user.note'], Buffer.from('hi').toString('hex'));
+  assert.deepEqual(xattrsOf(path.join(sb.dir, 'dir'))['user.dir'], Buffer.from('d').toString('hex'));
+  if (IS_ROOT) {
+    assert.equal(xattrsOf(path.join(sb.dir, 'ping'))['security.capability'], Buffer.from(CAP_NET_RAW).toString('hex'));
+    assert.deepEqual(r.warnings, []);
+  } else {
+    assert.match(r.warnings.join('\n'), /did not apply 1 extended attributes/);
+  }
+});
+
+test('hazard: xattrs the process may not set are skipped with one warning', async (t) => {
+  const sb = await sandbox(t);
+  const r = await extractLayers([layer([
+    { name: 'ping', body: 'x', xattrs: { 'security.capability': CAP_NET_RAW } },
+    { name: 'other', body: 'y', xattrs: { 'trusted.note': new TextEncoder().encode('hi') } },
+  ])], sb.dir, { privileged: false });
+  assert.equal(r.warnings.filter((w) => /extended attributes/.test(w)).length, 1);
+  assert.match(r.warnings.join('\n'), /did not apply 2 extended attributes/);
+});
+
+test('hazard: xattrs are never set through a symlink that replaced a parent', { skip: !HAS_GETFATTR && process.env.CI !== 'true' ? 'getfattr (Debian attr) is not installed' : false }, async (t) => {
+  const sb = await sandbox(t);
+  await outsideUnchanged(sb, async () => {
+    await extractLayers([
+      layer([{ name: 'd/' }, { name: 'd/secret', body: 'inside', xattrs: { 'user.evil': new TextEncoder().encode('x') } }]),
+      layer([{ name: 'd', type: 'symlink', linkname: sb.sentinel }]),
+    ], sb.dir);
+  });
+  assert.deepEqual(xattrsOf(path.join(sb.sentinel, 'secret')), {});
+  const same = await sandbox(t);
+  await outsideUnchanged(same, async () => {
+    await extractLayers([layer([
+      { name: 'e/' },
+      { name: 'e/secret', body: 'inside', xattrs: { 'user.evil': new TextEncoder().encode('x') } },
+      { name: 'e', type: 'symlink', linkname: same.sentinel },
+    ])], same.dir);
+  });
+  assert.deepEqual(xattrsOf(path.join(same.sentinel, 'secret')), {});
 });
 
 test('hazard: a decompression bomb stops at the byte limit with BERTH_LIMIT', async (t) => {

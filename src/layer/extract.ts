@@ -16,7 +16,8 @@
  *   path has become a symlink.
  * Running as root, ownership, setuid/setgid bits, device nodes and FIFOs are applied; otherwise
  * ownership is skipped, setuid/setgid are cleared, and devices and FIFOs are skipped with one
- * warning. Node.js cannot set xattrs, so they are reported in one warning.
+ * warning. Extended attributes (PAX SCHILY.xattr.*) are set at the end by one setfattr/python3
+ * child, only where every parent is still a real directory; without root only user.* ones.
  * Limits on total uncompressed bytes and entries stop decompression bombs (BERTH_LIMIT), and
  * each layer's diff_id, when given, is checked as it streams (BERTH_DIGEST_MISMATCH).
  *
@@ -38,6 +39,7 @@ import type { Digest } from '../core/digest.js';
 import { BerthError, withContext } from '../core/errors.js';
 import type { ByteStream, IoOptions, Opener } from '../io/stream.js';
 import { verifyStream } from '../io/verify.js';
+import { setXattrs, xattrTool, type XattrWrite } from '../io/xattr.js';
 import type { TarHeader } from '../tar/header.js';
 import { readTar, type TarEntry } from '../tar/reader.js';
 import { cleanEntryName, parentOf, resolveInRoot, type PathProbe, type ProbeResult } from './safe-path.js';
@@ -131,6 +133,7 @@ class Extractor {
   private touched = new Set<string>();
   private skippedDevices = 0;
   private skippedXattrs = 0;
+  private readonly pendingXattrs = new Map<string, Readonly<Record<string, Uint8Array>>>();
   private clearedSpecial = 0;
 
   constructor(private readonly root: string, private readonly opts: ExtractOptions) {
@@ -169,6 +172,7 @@ class Extractor {
 
   /** Removes whatever is at `rel` (rm does not follow symlinks); a directory there makes every safe directory suspect. */
   private async remove(rel: string, kind: ProbeResult['kind']): Promise<void> {
+    this.forgetXattrs(rel);
     if (kind === 'directory') this.safeDirs.clear();
     else this.safeDirs.delete(rel);
     await rm(this.host(rel), { recursive: true, force: true });
@@ -372,12 +376,52 @@ class Extractor {
     this.noteXattrs(h);
   }
 
+  /**
+   * Remembers the entry's extended attributes, applied in finish() by one child process (Node.js
+   * cannot set xattrs); a later entry at the same path replaces them.
+   */
   private noteXattrs(h: TarHeader): void {
+    let has = false;
     for (const k in h.xattrs) {
       if (Object.hasOwn(h.xattrs, k)) {
-        this.skippedXattrs++;
-        return;
+        has = true;
+        break;
       }
+    }
+    if (!has && this.pendingXattrs.size === 0) return;
+    const rel = cleanEntryName(h.name);
+    if (has) this.pendingXattrs.set(rel, h.xattrs);
+    else this.pendingXattrs.delete(rel);
+  }
+
+  private forgetXattrs(rel: string): void {
+    if (this.pendingXattrs.size === 0) return;
+    for (const key of [...this.pendingXattrs.keys()]) {
+      if (key === rel || rel === '' || key.startsWith(`${rel}/`)) this.pendingXattrs.delete(key);
+    }
+  }
+
+  /** Sets the remembered xattrs, only on entries whose parents are all real directories still. */
+  private async applyXattrs(isRealDir: (rel: string) => Promise<boolean>): Promise<void> {
+    const writes: XattrWrite[] = [];
+    for (const [rel, xattrs] of this.pendingXattrs) {
+      if (!(await isRealDir(parentOf(rel))) || (this.probe(rel) as ProbeResult).kind === 'absent') continue;
+      for (const name in xattrs) {
+        if (!Object.hasOwn(xattrs, name)) continue;
+        // without root only the user namespace can be written
+        if (!this.privileged && !name.startsWith('user.')) this.skippedXattrs++;
+        else writes.push({ path: rel, name, value: xattrs[name]! });
+      }
+    }
+    if (writes.length === 0) return;
+    if (xattrTool() === undefined) {
+      this.skippedXattrs += writes.length;
+      return;
+    }
+    try {
+      await setXattrs(this.root, writes);
+    } catch (err) {
+      this.warn(`could not apply ${writes.length} extended attributes: ${(err as Error).message}`);
     }
   }
 
@@ -409,6 +453,7 @@ class Extractor {
       real.set(rel, ok);
       return ok;
     };
+    await this.applyXattrs(isRealDir);
     const paths = [...this.dirs.keys()].sort((a, b) => b.length - a.length);
     for (const rel of paths) {
       if (!(await isRealDir(rel))) continue;
@@ -420,7 +465,7 @@ class Extractor {
     }
     if (this.skippedDevices > 0) this.warn(`skipped ${this.skippedDevices} device nodes and FIFOs (creating them needs root)`);
     if (this.clearedSpecial > 0) this.warn(`cleared setuid/setgid bits on ${this.clearedSpecial} files (not running as root)`);
-    if (this.skippedXattrs > 0) this.warn(`did not apply extended attributes of ${this.skippedXattrs} entries (Node.js cannot set xattrs)`);
+    if (this.skippedXattrs > 0) this.warn(`did not apply ${this.skippedXattrs} extended attributes (outside the user namespace they need root; all need setfattr or python3)`);
   }
 
   private warn(message: string): void {
