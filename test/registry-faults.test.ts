@@ -83,7 +83,7 @@ test('registry killed mid-push: one clean error, no tag; after a restart the sam
     assert.ok(seen, `the small layer never arrived before the push ended:\n${r.stdout}${r.stderr}\n${reg.log()}`);
     assert.equal(r.code, 1, `the push must fail:\n${r.stdout}${r.stderr}`);
     assertCleanError(r, 'push into a killed registry');
-    assert.match(r.stderr, /^berth: .*(?:pushing|checking) (?:layer|config|blob) sha256:[0-9a-f]{12} (?:to|in) docker:\/\/127\.0\.0\.1:\d+\/faults\/app: cannot reach http:\/\/127\.0\.0\.1:\d+ \(connection refused/m);
+    assert.match(r.stderr, /^berth: .*(?:pushing|checking) (?:layer|config|blob) sha256:[0-9a-f]{12} (?:to|in) docker:\/\/127\.0\.0\.1:\d+\/faults\/app: (?:cannot reach http:\/\/127\.0\.0\.1:\d+ \(connection refused, ECONNREFUSED\)|the connection to http:\/\/127\.0\.0\.1:\d+ broke \((?:ECONNRESET|EPIPE)\))$/m);
     assert.equal(r.stdout, '', 'nothing is reported as pushed');
 
     reg = await startRegistry({ storageDir, port });

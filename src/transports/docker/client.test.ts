@@ -260,3 +260,43 @@ esac
   assert.equal(await removeCredentials('plain.example', env), true);
   assert.equal(await removeCredentials('plain.example', env), false);
 });
+
+test('streamed PATCH: the whole body in one request; a body that fails its digest at the end, and a refusal before the end, are clean errors', async () => {
+  const { verifyStream } = await import('../../io/verify.js');
+  let received = 0;
+  let mode: 'take' | 'refuse' = 'take';
+  const srv = await serve((req, res) => {
+    if (req.url === '/v2/') return void res.end('{}');
+    if (mode === 'refuse') {
+      // answers at once, reading nothing (as a registry refusing a too large body)
+      res.writeHead(413, { 'Content-Type': 'application/json', Connection: 'close' });
+      return void res.end(JSON.stringify({ errors: [{ code: 'SIZE_INVALID', message: 'too large' }] }));
+    }
+    req.on('data', (c: Buffer) => (received += c.length));
+    req.on('end', () => {
+      res.writeHead(202, { Location: '/v2/app/blobs/uploads/x' });
+      res.end();
+    });
+  });
+  const client = new RegistryClient(srv.host, FAST);
+  const big = Buffer.alloc(8 * 1024 * 1024, 7);
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    for (let at = 0; at < big.length; at += 1 << 20) yield big.subarray(at, at + (1 << 20));
+  }
+  try {
+    const ok = await client.requestStream({ method: 'PATCH', path: '/v2/app/blobs/uploads/x', accept: [202], what: 'pushing layer x' }, chunks(), big.length);
+    ok.discard();
+    assert.equal(ok.status, 202);
+    assert.equal(received, big.length);
+    // the digest is checked as the last chunk passes: the error is the verifier's
+    const wrong = verifyStream(chunks(), { digest: sha('other'), size: big.length, what: 'layer x' });
+    await assert.rejects(client.requestStream({ method: 'PATCH', path: '/v2/app/blobs/uploads/x', accept: [202], what: 'pushing layer x' }, wrong, big.length),
+      (err: Error) => isBerthError(err, 'BERTH_DIGEST_MISMATCH') && /layer x/.test(err.message));
+    mode = 'refuse';
+    await assert.rejects(client.requestStream({ method: 'PATCH', path: '/v2/app/blobs/uploads/x', accept: [202], what: 'pushing layer x' }, chunks(), big.length),
+      (err: Error) => /^pushing layer x: registry answered 413 SIZE_INVALID: too large$/.test(err.message));
+  } finally {
+    client.close();
+    await srv.close();
+  }
+});

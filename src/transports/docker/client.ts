@@ -32,7 +32,7 @@ export interface RegistryOptions {
   /** A connection idle this long fails (default 30 s). */
   readonly timeoutMs?: number;
   readonly userAgent?: string;
-  /** Blobs up to this size are uploaded in one PUT; larger ones (and those of unknown digest) in PATCH chunks of this size (default 16 MiB). */
+  /** Upload in chunks: blobs up to this size in one PUT, larger ones (and those of unknown digest) in PATCH chunks of this size. Default: up to 4 MiB in one PUT, larger ones streamed in one PATCH. */
   readonly uploadChunkSize?: number;
 }
 
@@ -206,6 +206,9 @@ export class RegistryClient {
       return new BerthError('BERTH_IO', `TLS certificate of ${this.host} is not trusted (${code || msg}): pass --ca-file with its CA, or --insecure ${this.host} to skip verification`, { subject: this.host, cause: err });
     }
     if (code === 'ABORT_ERR') return new BerthError('BERTH_ABORTED', `request to ${this.host} aborted`, { subject: this.host, cause: err });
+    if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED') {
+      return new BerthError('BERTH_IO', `the connection to ${url.protocol === 'http:' ? 'http' : 'https'}://${this.host} broke (${code})`, { subject: this.host, cause: err });
+    }
     const what = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host not found' : msg;
     return new BerthError('BERTH_IO', `cannot reach ${url.protocol === 'http:' ? 'http' : 'https'}://${this.host} (${what}${code && what !== msg && !what.includes(code) ? `, ${code}` : ''})`, { subject: this.host, cause: err });
   }
@@ -444,6 +447,94 @@ export class RegistryClient {
       if (spec.method === 'HEAD') res.resume();
       throw registryError(spec.what, status, body, { subject: this.host, ...(res.statusMessage ? { statusText: res.statusMessage } : {}) });
     }
+  }
+
+  /**
+   * Sends a request whose body streams from `body` (a blob upload: one PATCH with the whole blob,
+   * as docker and skopeo send it), with `Content-Length` when the length is known, else chunked.
+   * Auth as request() (a token for `spec.scope` is fetched first when the host uses Bearer), but
+   * no retry and no redirect: the body can be read once. Resolves when the answer is in and the
+   * body was read to its end; an error of the body (a digest mismatch found at its end) wins.
+   */
+  async requestStream(spec: Omit<RequestSpec, 'body' | 'followRedirects'>, body: AsyncIterable<Uint8Array>, length?: number): Promise<RegistryResponse> {
+    let base: URL;
+    try {
+      base = await this.baseUrl(spec.signal);
+    } catch (err) {
+      throw withWhat(err, spec.what);
+    }
+    const url = new URL(spec.path, base);
+    const headers: Record<string, string> = { 'User-Agent': this.opts.userAgent ?? 'berth', ...(spec.headers ?? {}) };
+    if (url.host === base.host && url.protocol === base.protocol) {
+      const auth = await this.authorization(spec.scope, spec.signal);
+      if (auth !== undefined) headers.Authorization = auth;
+    }
+    if (length !== undefined) headers['Content-Length'] = String(length);
+    const isHttps = url.protocol === 'https:';
+    if (isHttps) this.httpsAgent ??= new https.Agent(this.tlsOptions());
+    const timeout = this.opts.timeoutMs ?? 30_000;
+    const req = (isHttps ? https : http).request(url, {
+      method: spec.method, headers, agent: isHttps ? this.httpsAgent : this.httpAgent, timeout, ...(spec.signal ? { signal: spec.signal } : {}),
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer for ${Math.round(timeout / 1000)} s`), { code: 'ETIMEDOUT' })));
+    const answer = new Promise<IncomingMessage>((resolve, reject) => {
+      req.on('error', reject);
+      req.on('response', (res) => {
+        res.setTimeout?.(timeout);
+        resolve(res);
+      });
+    });
+    // the pump stops when the request ends early (an answer before the whole body: a refusal)
+    let stop = false;
+    let pumpDone = false;
+    let bodyError: unknown;
+    const pump = (async (): Promise<void> => {
+      for await (const chunk of body) {
+        if (stop || req.destroyed) return;
+        if (!req.write(chunk)) {
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              req.off('drain', done);
+              req.off('close', done);
+              resolve();
+            };
+            req.on('drain', done);
+            req.on('close', done);
+          });
+        }
+      }
+      if (!req.destroyed) req.end();
+    })().catch((err: unknown) => {
+      bodyError = err;
+      req.destroy();
+    }).finally(() => {
+      pumpDone = true;
+    });
+    let res: IncomingMessage | undefined;
+    let netError: unknown;
+    try {
+      res = await answer;
+    } catch (err) {
+      netError = err;
+    }
+    const status = res?.statusCode ?? 0;
+    const accepted = res !== undefined && ((status >= 200 && status < 300 && spec.accept === undefined) || (spec.accept ?? []).includes(status));
+    // a refusal is read before the request is ended (it may arrive before the whole body went)
+    const refusal = res !== undefined && !accepted ? await readLimited(res, MAX_ERROR_BODY).catch(() => new Uint8Array(0)) : undefined;
+    stop = true;
+    if (!pumpDone && !accepted) req.destroy();
+    await pump;
+    if (bodyError !== undefined) {
+      res?.resume();
+      throw bodyError;
+    }
+    if (res === undefined) throw withWhat(this.connectError(netError, url), spec.what);
+    if (accepted) return wrap(res, url);
+    const creds = status === 401 ? await this.credentials() : undefined;
+    throw registryError(spec.what, status, refusal, {
+      subject: this.host, ...(res.statusMessage ? { statusText: res.statusMessage } : {}),
+      ...(status === 401 ? { hint: creds ? `the registry refused the credentials for ${this.host}` : `no credentials for ${this.host}: use --creds USER:PASS or berth login ${this.host}` } : {}),
+    });
   }
 
   /** Sends an arbitrary request to an absolute URL outside the registry (blob storage), with retries. */

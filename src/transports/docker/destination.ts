@@ -6,9 +6,10 @@
  * - has(): blobs written in this push, else HEAD; when another repository of the same registry is
  *   known to hold the blob (it was read from there), a cross-repository mount is tried, and a
  *   mounted blob is "already there".
- * - put(): blobs up to the chunk size in one monolithic PUT, larger ones as PATCH chunks with
- *   Content-Range, then PUT ?digest=; the bytes are verified on the way. putComputed() always
- *   goes chunked, hashing as it streams.
+ * - put(): blobs up to 4 MiB in one monolithic PUT, larger ones streamed in one PATCH (read,
+ *   hash and send overlap), then PUT ?digest=; with an upload chunk size set (registries that cap
+ *   request bodies), PATCH chunks of that size with Content-Range instead. The bytes are verified
+ *   on the way. putComputed() streams too, hashing as it goes.
  * - Uploaded blobs stay in the registry if the push fails before commit (registries collect them).
  */
 import type { Descriptor } from '../../core/descriptor.js';
@@ -36,6 +37,8 @@ export const REGISTRY_CAPABILITIES: DestinationCapabilities = {
 };
 
 const DEFAULT_CHUNK = 16 * 1024 * 1024;
+/** Without a chunk size set, blobs up to this size go in one PUT, larger ones in one streamed PATCH. */
+const MONOLITHIC_MAX = 4 * 1024 * 1024;
 const TAG = /^\w[\w.-]{0,127}$/;
 
 export class RegistryDestination implements ImageDestination {
@@ -151,7 +154,8 @@ export class RegistryDestination implements ImageDestination {
       if (loc === undefined) throw new BerthError('BERTH_IO', `${what}: the registry started an upload without a Location`, { subject: this.repo });
       location = new URL(loc, res.url).toString();
     }
-    const chunk = this.chunkSize;
+    const chunked = this.client.opts.uploadChunkSize !== undefined;
+    const chunk = chunked ? this.chunkSize : MONOLITHIC_MAX;
     if (digest !== undefined && size !== undefined && size <= chunk) {
       const bytes = await collect(data, size + 1);
       const url = withDigest(location, digest);
@@ -161,6 +165,24 @@ export class RegistryDestination implements ImageDestination {
       });
       res.discard();
       return digest;
+    }
+    if (!chunked) {
+      // the whole blob in one streamed PATCH (as docker and skopeo send it): reading, hashing and
+      // sending overlap, and no chunk is buffered
+      const res = await this.client.requestStream({
+        method: 'PATCH', path: location, scope: this.scope, accept: [202], what,
+        headers: { 'Content-Type': 'application/octet-stream' }, ...this.signal(opts),
+      }, data, size);
+      res.discard();
+      const next = res.header('location');
+      if (next !== undefined) location = new URL(next, res.url).toString();
+      const final = digest ?? computed!();
+      const done = await this.client.request({
+        method: 'PUT', path: withDigest(location, final), scope: this.scope, accept: [201], followRedirects: false, what,
+        body: new Uint8Array(0), headers: { 'Content-Type': 'application/octet-stream' }, ...this.signal(opts),
+      });
+      done.discard();
+      return final;
     }
     let offset = 0;
     let pending: Uint8Array[] = [];
