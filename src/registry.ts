@@ -31,7 +31,7 @@ export interface RegistrySettings {
   readonly retries?: number;
   readonly retryDelayMs?: number;
   readonly timeoutMs?: number;
-  /** Pushes: blobs up to this size go in one PUT, larger ones in PATCH chunks of it (default 16 MiB). */
+  /** Pushes in chunks: blobs up to this size go in one PUT, larger ones in PATCH chunks of it (default: one streamed PATCH per blob over 4 MiB). */
   readonly uploadChunkSize?: number;
 }
 
