@@ -15,7 +15,8 @@ import { registerRegistryCommands } from './commands/registry.js';
 import { registerUiCommand } from './commands/ui.js';
 import { registerContainerCommands } from './commands/container.js';
 import { registerMutateCommands } from './commands/mutate.js';
-import { reportError, type Io } from './output.js';
+import { configureLimits, DEFAULT_LIMITS, resetLimits, type Limits } from '../src/index.js';
+import { reportError, UsageError, type Io } from './output.js';
 
 function version(): string {
   try {
@@ -24,6 +25,34 @@ function version(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** The global limit options: flag, the limit it sets, help. */
+const LIMIT_OPTIONS: ReadonlyArray<{ flag: string; keys: ReadonlyArray<keyof Limits>; help: string }> = [
+  { flag: '--max-manifest-bytes', keys: ['maxManifestBytes'], help: `largest manifest, index, index.json or manifest.json to read (default ${size(DEFAULT_LIMITS.maxManifestBytes)})` },
+  { flag: '--max-config-bytes', keys: ['maxConfigBytes'], help: `largest image config to read (default ${size(DEFAULT_LIMITS.maxConfigBytes)})` },
+  { flag: '--max-entries', keys: ['maxEntries', 'maxStreamEntries'], help: `most tar entries over all layers of one unpack or load, and in any one tar read (default ${DEFAULT_LIMITS.maxEntries} over all layers, ${DEFAULT_LIMITS.maxStreamEntries} per tar)` },
+  { flag: '--max-bytes', keys: ['maxBytes'], help: `most uncompressed layer bytes over all layers of one unpack or load (default ${size(DEFAULT_LIMITS.maxBytes)})` },
+  { flag: '--max-path', keys: ['maxPathBytes'], help: `longest tar entry name or link target, in bytes (default ${DEFAULT_LIMITS.maxPathBytes})` },
+  { flag: '--max-ratio', keys: ['maxRatio'], help: `most decompressed bytes per compressed byte of a layer, beyond 1 MiB (default ${DEFAULT_LIMITS.maxRatio})` },
+];
+
+function size(n: number): string {
+  for (const [unit, m] of [['T', 1024 ** 4], ['G', 1024 ** 3], ['M', 1024 ** 2], ['K', 1024]] as const) if (n % m === 0) return `${n / m}${unit}`;
+  return String(n);
+}
+
+/** A positive whole number with an optional K/M/G/T (×1024) suffix; --max-ratio: a positive number. */
+function parseLimit(flag: string, value: string): number {
+  if (flag === '--max-ratio') {
+    const r = /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
+    if (!(r > 0)) throw new UsageError(`${flag} must be a positive number, got "${value}"`);
+    return r;
+  }
+  const m = /^(\d+)([KMGT]i?B?)?$/i.exec(value.trim());
+  const n = m === null ? NaN : Number(m[1]) * 1024 ** ('KMGT'.indexOf((m[2] ?? ' ').charAt(0).toUpperCase()) + 1);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`${flag} must be a positive whole number (optionally with K, M, G or T), got "${value}"`);
+  return n;
 }
 
 /** Runs the CLI with `argv` (without node and script) and returns the exit code. */
@@ -36,12 +65,27 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     throw err;
   };
   if (io.stdout === process.stdout) process.stdout.on('error', onPipeError);
+  // every run starts from the default limits, then the flags of this command line
+  resetLimits();
   const program = new Command();
   program
     .name('berth')
     .description('container images made transparent: read, verify and explore OCI layouts and docker archives')
     .version(version())
-    .option('--debug', 'print stack traces and error details')
+    .option('--debug', 'print stack traces and error details');
+  for (const o of LIMIT_OPTIONS) program.option(`${o.flag} <n>`, o.help);
+  program.hook('preAction', () => {
+    const given = program.opts<Record<string, string | undefined>>();
+    const partial: Record<string, number> = {};
+    for (const o of LIMIT_OPTIONS) {
+      const value = given[o.flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())];
+      if (value === undefined) continue;
+      const n = parseLimit(o.flag, value);
+      for (const k of o.keys) partial[k] = n;
+    }
+    configureLimits(partial as Partial<Limits>);
+  });
+  program
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({

@@ -13,11 +13,12 @@ import { describeBlob, fetchBytes, openVerified } from './content/store.js';
 import type { ByteStream, IoOptions } from './io/stream.js';
 import { inspectImage, type InspectResult } from './image/inspect.js';
 import { entryRole, readNode } from './image/node.js';
-import { platformCandidates, resolveImage, resolveManifest, MAX_CONFIG_BYTES } from './image/resolve.js';
+import { platformCandidates, resolveImage, resolveManifest } from './image/resolve.js';
 import { buildTree, type TreeNode } from './image/tree.js';
 import { verifyImages, type VerifyReport } from './image/verify.js';
 import { parseImageName } from './transports/all.js';
 import type { ImageSource, SourceFormat } from './transports/transport.js';
+import { limits } from './io/limits.js';
 
 export interface ReadOptions extends IoOptions {
   readonly platform?: Platform;
@@ -85,7 +86,7 @@ export async function rawConfigOf(text: string, opts: ReadOptions = {}): Promise
     const root = await src.root(opts);
     const { node } = await resolveManifest(src, root.descriptor, { ...opts, where: src.reference.toString() });
     const desc = node.manifest.config;
-    return { descriptor: desc, bytes: await fetchBytes(src, desc, { ...opts, maxBytes: MAX_CONFIG_BYTES, what: describeBlob(desc, 'config') }) };
+    return { descriptor: desc, bytes: await fetchBytes(src, desc, { ...opts, maxBytes: limits().maxConfigBytes, what: describeBlob(desc, 'config') }) };
   }, opts);
 }
 

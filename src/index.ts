@@ -11,6 +11,7 @@ export type { ImageManifest, IndexManifest } from './core/manifest.js';
 export type { ImageConfig } from './core/config.js';
 export { chainIds } from './core/config.js';
 export type { ByteStream, IoOptions } from './io/stream.js';
+export { configureLimits, resetLimits, limits, DEFAULT_LIMITS, type Limits } from './io/limits.js';
 export type { TreeNode, TreeRole } from './image/tree.js';
 export type { InspectResult, InspectLayer, InspectHistory } from './image/inspect.js';
 export type { VerifyReport, VerifyProblem } from './image/verify.js';

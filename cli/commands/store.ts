@@ -309,6 +309,7 @@ export function registerWriteCommands(program: Command, ctx: CommandContext): vo
     .option('--driver <overlay2|vfs>', 'storage driver when the store is created now (default overlay2)')
     .option('-q, --quiet', 'print nothing but errors')
     .option('--format <format>', FORMAT_HELP, 'text')
+    .addHelpText('after', '\nLimits (global options, also accepted after load): --max-bytes N and --max-entries N cap the uncompressed bytes\nand tar entries of all layers of this load (default 64G and 4000000); --max-path, --max-ratio, --max-config-bytes\nand --max-manifest-bytes apply too. A load stopped by a limit leaves the store unchanged.')
     .action((ref: string | undefined, o: { input?: string; platform?: string; tag?: string[]; driver?: string; quiet?: boolean; format: string }) => ctx.run(async () => {
       const format = parseFormat(o.format);
       if ((ref === undefined) === (o.input === undefined)) throw new UsageError('load: give what to load, either as an argument or with -i FILE (not both)');

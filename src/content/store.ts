@@ -6,9 +6,9 @@
 import type { Descriptor } from '../core/descriptor.js';
 import { shortDigest } from '../core/digest.js';
 import { BerthError } from '../core/errors.js';
-import { MAX_MANIFEST_BYTES } from '../core/json.js';
 import { toBytes, type ByteStream, type IoOptions } from '../io/stream.js';
 import { verifyStream } from '../io/verify.js';
+import { limits } from '../io/limits.js';
 
 export interface BlobSource {
   /** Raw, unverified bytes of the blob `desc` names; throws BERTH_NOT_FOUND when absent. */
@@ -30,7 +30,7 @@ export async function openVerified(src: BlobSource, desc: Descriptor, opts: IoOp
 
 /** The whole (small) blob in memory, verified; refuses descriptors over `maxBytes` before reading. */
 export async function fetchBytes(src: BlobSource, desc: Descriptor, opts: IoOptions & { maxBytes?: number; what?: string } = {}): Promise<Uint8Array> {
-  const max = opts.maxBytes ?? MAX_MANIFEST_BYTES;
+  const max = opts.maxBytes ?? limits().maxManifestBytes;
   const what = opts.what ?? describeBlob(desc);
   if (desc.size > max) {
     throw new BerthError('BERTH_TOO_LARGE', `reading ${what}: size ${desc.size} is over the limit of ${max} bytes for this kind of object`, {

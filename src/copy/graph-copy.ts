@@ -14,9 +14,9 @@ import type { ImageDestination } from '../transports/transport.js';
 import { copyBlob, type BlobJob, type BlobOutcome } from './blob-pipeline.js';
 import type { CopyEventListener } from './events.js';
 import { configMediaType, indexBytes, layerMediaType, manifestBytes, type IndexPlan, type ManifestPlan, type PlanNode } from './plan.js';
+import { limits } from '../io/limits.js';
 
 /** Image configs over this size are refused before reading. */
-const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 
 export interface GraphCopyOptions {
   readonly concurrency: number;
@@ -143,7 +143,7 @@ export class GraphCopier {
       let diffIds: readonly Digest[] | undefined;
       let configOut: Promise<BlobOutcome>;
       if (isImageConfig && needDiffIds && !plan.synthesized) {
-        const bytes = await fetchBytes(this.src, cfg, { signal: this.abort.signal, maxBytes: MAX_CONFIG_BYTES, what: `config ${shortDigest(cfg.digest)}` });
+        const bytes = await fetchBytes(this.src, cfg, { signal: this.abort.signal, maxBytes: limits().maxConfigBytes, what: `config ${shortDigest(cfg.digest)}` });
         diffIds = configDiffIds(parseImageConfig(bytes, { what: `config ${shortDigest(cfg.digest)}` }));
         if (diffIds.length !== m.layers.length) {
           throw new BerthError('BERTH_INVALID_MANIFEST', `${what}: lists ${m.layers.length} layers but its config has ${diffIds.length} diff_ids`, { subject: plan.desc.digest });

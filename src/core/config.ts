@@ -10,7 +10,7 @@
  */
 import { digestOf, digestProblem, type Digest } from './digest.js';
 import { fieldPath } from './errors.js';
-import { JsonFields, childPath, isJsonObject, jsonTypeOf, parseJsonBytes, type JsonObject } from './json.js';
+import { JsonFields, childPath, isJsonObject, jsonSizeCaps, jsonTypeOf, parseJsonBytes, type JsonObject } from './json.js';
 import type { Platform } from './platform.js';
 
 export interface HealthConfig {
@@ -83,7 +83,7 @@ export interface ImageConfig {
 export interface ParseConfigOptions {
   /** Names the config in JSON errors and as the error subject, e.g. `config sha256:ab12…`. */
   readonly what: string;
-  /** Size cap; default MAX_MANIFEST_BYTES. */
+  /** Size cap; default the configured config cap (MAX_CONFIG_BYTES unless set). */
   readonly maxBytes?: number;
 }
 
@@ -101,7 +101,7 @@ const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d
 export function parseImageConfig(bytes: Uint8Array, opts: ParseConfigOptions): ImageConfig {
   const { what } = opts;
   const f: JsonFields = new JsonFields('BERTH_INVALID_CONFIG', what);
-  const obj = f.object(parseJsonBytes(bytes, what, opts.maxBytes), '');
+  const obj = f.object(parseJsonBytes(bytes, what, opts.maxBytes ?? jsonSizeCaps().config), '');
 
   const created = f.optionalString(obj, 'created', '');
   if (created !== undefined) checkTime(f, created, 'created');

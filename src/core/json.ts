@@ -10,6 +10,22 @@ import { BerthError, fieldPath, type ErrorCode } from './errors.js';
 
 /** Default cap for one manifest, index or config blob: 4 MiB (the distribution-spec limit). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Default cap for one image config: 8 MiB. */
+export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The caps the parsers use when the caller gives none. A module-level setting (no I/O) that
+ * io/limits.ts configureLimits keeps in step with the configured limits.
+ */
+let caps = { manifest: MAX_MANIFEST_BYTES, config: MAX_CONFIG_BYTES };
+
+export function setJsonSizeCaps(c: { readonly manifest?: number; readonly config?: number }): void {
+  caps = { manifest: c.manifest ?? caps.manifest, config: c.config ?? caps.config };
+}
+
+export function jsonSizeCaps(): { readonly manifest: number; readonly config: number } {
+  return caps;
+}
 
 export type JsonObject = { readonly [key: string]: unknown };
 
@@ -20,7 +36,7 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * `maxBytes`, BERTH_INVALID_JSON (one line, naming `what`, with line and column) on bad UTF-8 or
  * bad JSON. A byte-order mark is rejected like any other stray byte.
  */
-export function parseJsonBytes(bytes: Uint8Array, what: string, maxBytes = MAX_MANIFEST_BYTES): unknown {
+export function parseJsonBytes(bytes: Uint8Array, what: string, maxBytes = caps.manifest): unknown {
   if (bytes.length > maxBytes) {
     throw new BerthError('BERTH_TOO_LARGE', `parsing ${what}: ${bytes.length} bytes is over the limit (want at most ${maxBytes}, got ${bytes.length})`, {
       subject: what, want: maxBytes, got: bytes.length,

@@ -12,9 +12,10 @@ import { formatPlatform, normalizePlatform, platformFromNode, selectPlatform, ty
 import { describeBlob, fetchBytes, type BlobSource } from '../content/store.js';
 import type { IoOptions } from '../io/stream.js';
 import { entryRole, readNode, type GraphNode } from './node.js';
+import { DEFAULT_LIMITS, limits } from '../io/limits.js';
 
-/** Image configs over this size are refused before reading. */
-export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+/** Image configs over this size are refused before reading: the default (limits().maxConfigBytes is the one in force). */
+export const MAX_CONFIG_BYTES = DEFAULT_LIMITS.maxConfigBytes;
 /** Nested indexes deeper than this are refused (and cycles always). */
 export const MAX_INDEX_DEPTH = 8;
 
@@ -131,7 +132,7 @@ export async function resolveImage(src: BlobSource, root: Descriptor, opts: Reso
   const { node, via, entry } = await resolveManifest(src, root, opts);
   const configDesc = node.manifest.config;
   const what = describeBlob(configDesc, 'config');
-  const rawConfig = await fetchBytes(src, configDesc, { ...opts, maxBytes: MAX_CONFIG_BYTES, what });
+  const rawConfig = await fetchBytes(src, configDesc, { ...opts, maxBytes: limits().maxConfigBytes, what });
   let config: ImageConfig | undefined;
   if (classifyMediaType(configDesc.mediaType).kind === 'config') {
     try {

@@ -14,8 +14,8 @@ import { describeBlob, fetchBytes, openVerified, type BlobSource } from '../cont
 import { decompress, detectCompression } from '../io/codec.js';
 import { drain, type IoOptions } from '../io/stream.js';
 import { entryRole, isImageManifest, readNode, type EntryRole } from './node.js';
-import { MAX_CONFIG_BYTES } from './resolve.js';
 import type { TreeEntryPoint } from './tree.js';
+import { limits } from '../io/limits.js';
 
 export interface VerifyProblem {
   readonly severity: 'error' | 'warning';
@@ -135,7 +135,7 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
       const first = !seen.has(manifest.config.digest);
       seen.add(manifest.config.digest);
       try {
-        const raw = await fetchBytes(src, manifest.config, { ...opts, maxBytes: MAX_CONFIG_BYTES, what: cfgWhat });
+        const raw = await fetchBytes(src, manifest.config, { ...opts, maxBytes: limits().maxConfigBytes, what: cfgWhat });
         if (first) {
           blobs++;
           count(raw.length);
@@ -144,7 +144,7 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
         else if (first && /\+json$/.test(manifest.config.mediaType)) {
           // A config type berth does not know must not be parsed by consumers: a non-JSON body is odd, not fatal.
           try {
-            parseJsonBytes(raw, cfgWhat, MAX_CONFIG_BYTES);
+            parseJsonBytes(raw, cfgWhat, limits().maxConfigBytes);
           } catch (err) {
             warn(cfgWhat, `its media type ${manifest.config.mediaType} says JSON but ${toBerthError(err).message}`);
           }

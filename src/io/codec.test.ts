@@ -128,7 +128,8 @@ test('interop with the real gzip and zstd tools', async (t) => {
     const zs = requirePeer('zstd');
     const a = tool(zs, ['-q', '-c', '-19'], plain.subarray(0, 1_000_000));
     const b = tool(zs, ['-q', '-c', '--no-check', '-1'], plain.subarray(1_000_000));
-    assert.equal(sha(await toBytes(decompress(chunked(concatBytes([a, b]), 1000), 'zstd'))), want);
+    // the sample data is repetitive: zstd -19 packs it past the default 1000:1 ratio limit
+    assert.equal(sha(await toBytes(decompress(chunked(concatBytes([a, b]), 1000), 'zstd', { maxRatio: Infinity }))), want);
   });
   await t.test('berth zstd output decodes with zstd(1)', async (t) => {
     if (!needPeer(t, 'zstd')) return;
@@ -202,7 +203,7 @@ test('decompression bombs stop at maxBytes', async (t) => {
       await rejectsWith(drain(decompress(fromBytes(row.bytes), row.c, { maxBytes: 1_000_000, what: 'bomb' })), 'BERTH_LIMIT', 'decompressed more than 1000000 bytes');
     });
     await t.test(`${row.name} exactly at the limit passes`, async () => {
-      const n = await drain(decompress(fromBytes(row.bytes), row.c, { maxBytes: zeros.length }));
+      const n = await drain(decompress(fromBytes(row.bytes), row.c, { maxBytes: zeros.length, maxRatio: Infinity }));
       assert.equal(n, zeros.length);
     });
   }

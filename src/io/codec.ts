@@ -8,6 +8,7 @@ import { Readable, type Transform } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import binding from 'zstd-napi/binding.js';
 import { BerthError, isBerthError } from '../core/errors.js';
+import { DECOMPRESSION_SLACK_BYTES, limits } from './limits.js';
 import { peek, type ByteStream } from './stream.js';
 
 /** The compressions berth reads and writes. */
@@ -21,6 +22,12 @@ export const COMPRESSIONS: readonly Compression[] = ['none', 'gzip', 'zstd'];
 export interface DecompressOptions {
   /** Fail with BERTH_LIMIT once more than this many bytes come out (decompression bombs). */
   readonly maxBytes?: number;
+  /**
+   * Fail with BERTH_LIMIT once the output exceeds this many times the compressed input read so
+   * far, plus DECOMPRESSION_SLACK_BYTES (1 MiB). Default limits().maxRatio (1000); not applied to
+   * 'none'.
+   */
+  readonly maxRatio?: number;
   /** Names the input in errors, e.g. `layer sha256:ab12…`. Defaults to "stream". */
   readonly what?: string;
   readonly signal?: AbortSignal;
@@ -81,20 +88,29 @@ export async function detectCompression(src: ByteStream, opts: { what?: string }
 export function decompress(src: ByteStream, c: Compression, opts: DecompressOptions = {}): ByteStream {
   const what = opts.what ?? 'stream';
   let out: ByteStream;
+  const ratio = { max: opts.maxRatio ?? limits().maxRatio, in: 0 };
   switch (c) {
     case 'none':
       out = src;
       break;
     case 'gzip':
-      out = gunzipStream(src, what);
+      out = gunzipStream(countInput(src, ratio), what);
       break;
     case 'zstd':
-      out = zstdDecompressStream(src, what);
+      out = zstdDecompressStream(countInput(src, ratio), what);
       break;
     default:
       throw unknownCompression(c);
   }
-  return guard(out, opts.maxBytes, what, opts.signal);
+  return guard(out, opts.maxBytes, what, opts.signal, c === 'none' ? undefined : ratio);
+}
+
+/** Counts the compressed bytes read, for the ratio check. */
+async function* countInput(src: ByteStream, ratio: { in: number }): ByteStream {
+  for await (const chunk of src) {
+    ratio.in += chunk.length;
+    yield chunk;
+  }
 }
 
 /** Compresses `src` as it streams. */
@@ -126,8 +142,8 @@ function unknownCompression(c: unknown): BerthError {
   return new BerthError('BERTH_UNSUPPORTED', `choosing a codec: unknown compression ${JSON.stringify(c)} (want none, gzip or zstd)`, { got: c });
 }
 
-/** Enforces the output cap and the abort signal on a stream. */
-async function* guard(src: ByteStream, maxBytes: number | undefined, what: string, signal: AbortSignal | undefined): ByteStream {
+/** Enforces the output cap, the decompression ratio and the abort signal on a stream. */
+async function* guard(src: ByteStream, maxBytes: number | undefined, what: string, signal: AbortSignal | undefined, ratio?: { readonly max: number; readonly in: number }): ByteStream {
   let total = 0;
   checkAbort(signal, what);
   for await (const chunk of src) {
@@ -136,6 +152,11 @@ async function* guard(src: ByteStream, maxBytes: number | undefined, what: strin
     if (maxBytes !== undefined && total > maxBytes) {
       throw new BerthError('BERTH_LIMIT', `decompressing ${what}: decompressed more than ${maxBytes} bytes`, {
         subject: what, want: maxBytes, got: total,
+      });
+    }
+    if (ratio !== undefined && total > ratio.max * ratio.in + DECOMPRESSION_SLACK_BYTES) {
+      throw new BerthError('BERTH_LIMIT', `decompressing ${what}: ${total} bytes out of ${ratio.in} compressed is over the ratio limit of ${ratio.max}:1 (a decompression bomb? --max-ratio)`, {
+        subject: what, want: ratio.max, got: ratio.in === 0 ? total : total / ratio.in,
       });
     }
     yield chunk;

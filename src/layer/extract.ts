@@ -38,6 +38,7 @@ import { promisify } from 'node:util';
 import type { Digest } from '../core/digest.js';
 import { BerthError, withContext } from '../core/errors.js';
 import type { ByteStream, IoOptions, Opener } from '../io/stream.js';
+import { DEFAULT_LIMITS, limits } from '../io/limits.js';
 import { verifyStream } from '../io/verify.js';
 import { setXattrs, xattrTool, type XattrWrite } from '../io/xattr.js';
 import type { TarHeader } from '../tar/header.js';
@@ -50,9 +51,9 @@ const run = promisify(execFile);
 
 const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
-/** Default caps: 64 GiB of uncompressed layer bytes and 4 000 000 entries over all layers. */
-export const DEFAULT_MAX_UNPACKED_BYTES = 64 * 1024 ** 3;
-export const DEFAULT_MAX_UNPACKED_ENTRIES = 4_000_000;
+/** Default caps: 64 GiB of uncompressed layer bytes and 4 000 000 entries over all layers (limits() has those in force). */
+export const DEFAULT_MAX_UNPACKED_BYTES = DEFAULT_LIMITS.maxBytes;
+export const DEFAULT_MAX_UNPACKED_ENTRIES = DEFAULT_LIMITS.maxEntries;
 
 export interface ExtractLimits {
   /** Total bytes of the uncompressed layer tars (all layers together). */
@@ -138,8 +139,8 @@ class Extractor {
 
   constructor(private readonly root: string, private readonly opts: ExtractOptions) {
     this.privileged = opts.privileged ?? process.getuid?.() === 0;
-    this.maxBytes = opts.limits?.maxBytes ?? DEFAULT_MAX_UNPACKED_BYTES;
-    this.maxEntries = opts.limits?.maxEntries ?? DEFAULT_MAX_UNPACKED_ENTRIES;
+    this.maxBytes = opts.limits?.maxBytes ?? limits().maxBytes;
+    this.maxEntries = opts.limits?.maxEntries ?? limits().maxEntries;
   }
 
   private host(rel: string): string {

@@ -17,7 +17,8 @@ import { BerthError, isBerthError, withContext } from '../core/errors.js';
 import { decompress, sniffCompression } from '../io/codec.js';
 import type { ByteStream, IoOptions } from '../io/stream.js';
 import type { TarType } from './header.js';
-import { DEFAULT_MAX_ENTRIES, entryLabel, readHeaderGroup, type BlockReader } from './reader.js';
+import { limits } from '../io/limits.js';
+import { checkPath, entryLabel, readHeaderGroup, type BlockReader } from './reader.js';
 
 export type ArchiveCompression = 'none' | 'gzip' | 'xz' | 'zstd' | 'bzip2';
 
@@ -181,7 +182,8 @@ export async function openTarArchive(file: string, opts: OpenTarArchiveOptions =
 }
 
 async function indexTar(tarFile: string, shownName: string, opts: OpenTarArchiveOptions): Promise<ArchiveEntry[]> {
-  const maxEntries = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const maxEntries = opts.maxEntries ?? limits().maxStreamEntries;
+  const maxPath = limits().maxPathBytes;
   const fh = await open(tarFile, 'r');
   try {
     const { size: fileSize } = await fh.stat();
@@ -225,6 +227,7 @@ async function indexTar(tarFile: string, shownName: string, opts: OpenTarArchive
       if (entries.length >= maxEntries) {
         throw new BerthError('BERTH_LIMIT', `${label}: too many entries (want at most ${maxEntries})`, { want: maxEntries, subject: g.header.name });
       }
+      checkPath(entries.length, maxPath, g.header);
       const normalizedName = normalizeMemberName(g.header.name);
       if (normalizedName === undefined) {
         throw new BerthError('BERTH_UNSAFE_PATH', `${label}: member name is absolute or contains ".."`, { subject: g.header.name });

@@ -10,18 +10,22 @@
  * input that ends exactly between entries (no end-of-archive blocks) is accepted.
  */
 import { BerthError, withContext } from '../core/errors.js';
+import { limits, shortName } from '../io/limits.js';
 import type { ByteStream } from '../io/stream.js';
 import {
   BLOCK_SIZE, MAX_EXTENSION_BYTES, buildHeader, decodeBlockAt, isHeaderOnlyFlag, isZeroBlock, paddingLength, parsePaxRecords, peekName,
   type Extensions, type TarHeader,
 } from './header.js';
 
+/** The default; limits().maxStreamEntries is the one in force. */
 export const DEFAULT_MAX_ENTRIES = 1_000_000;
 export const DEFAULT_MAX_TRAILER_BYTES = 16 << 20;
 
 export interface ReadTarOptions {
-  /** More entries than this is a BERTH_LIMIT error. Default 1 000 000. */
+  /** More entries than this is a BERTH_LIMIT error. Default limits().maxStreamEntries (1 000 000). */
   readonly maxEntries?: number;
+  /** A name or link target longer than this many bytes is a BERTH_LIMIT error. Default limits().maxPathBytes (4096). */
+  readonly maxPathBytes?: number;
   readonly signal?: AbortSignal;
   /**
    * Called once after the last entry with the exact bytes that follow it: the end-of-archive
@@ -562,7 +566,8 @@ class BodyIterator implements AsyncIterableIterator<Uint8Array> {
  */
 export async function* readTar(src: ByteStream, opts: ReadTarOptions = {}): AsyncGenerator<TarEntry> {
   const input = new Input(src, opts.signal);
-  const maxEntries = opts.maxEntries ?? DEFAULT_MAX_ENTRIES;
+  const maxEntries = opts.maxEntries ?? limits().maxStreamEntries;
+  const maxPath = opts.maxPathBytes ?? limits().maxPathBytes;
   const maxTrailer = opts.maxTrailerBytes ?? DEFAULT_MAX_TRAILER_BYTES;
   let index = 0;
   let prevName: string | undefined;
@@ -575,6 +580,7 @@ export async function* readTar(src: ByteStream, opts: ReadTarOptions = {}): Asyn
       const fast = input.tryGroup(index, prevName);
       if (fast !== undefined) {
         checkEntries(index, maxEntries, fast.g.header.name);
+        checkPath(index, maxPath, fast.g.header);
         entry = new StreamEntry(input, fast.g, fast.raw, index);
       } else {
         const g = await readHeaderGroup(input, input.offset, index, prevName);
@@ -596,6 +602,7 @@ export async function* readTar(src: ByteStream, opts: ReadTarOptions = {}): Asyn
           return;
         }
         checkEntries(index, maxEntries, g.header.name);
+        checkPath(index, maxPath, g.header);
         entry = new StreamEntry(input, g, g.raw, index);
       }
       yield entry;
@@ -605,6 +612,23 @@ export async function* readTar(src: ByteStream, opts: ReadTarOptions = {}): Asyn
     }
   } finally {
     await input.close();
+  }
+}
+
+/**
+ * BERTH_LIMIT when the entry's name or link target is longer than `maxPath` bytes: one short line
+ * naming the entry index and a truncated name (never the whole multi-KB name).
+ */
+export function checkPath(index: number, maxPath: number, header: { readonly name: string; readonly linkname: string }): void {
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: most names need no byte count.
+  for (const [field, value] of [['name', header.name], ['link target', header.linkname]] as const) {
+    if (value.length * 3 <= maxPath) continue;
+    const bytes = Buffer.byteLength(value);
+    if (bytes > maxPath) {
+      throw new BerthError('BERTH_LIMIT', `reading tar entry ${index} ${shortName(header.name, 60)}: ${field} is ${bytes} bytes, over the path limit of ${maxPath} (--max-path)`, {
+        want: maxPath, got: bytes, subject: header.name.slice(0, 256),
+      });
+    }
   }
 }
 

@@ -24,7 +24,7 @@ import type { DestinationCapabilities, DestinationOptions, ImageDestination, Ima
 import {
   blobName, layoutMembers, repoTag, rootEntries, serializeIndex, stagingBeside, StagingDestination, targetState, writeTarFile, type TarMember,
 } from '../shared/layout-writer.js';
-import { MAX_CONFIG_BYTES } from './source.js';
+import { limits } from '../../io/limits.js';
 
 export const DOCKER_ARCHIVE_CAPABILITIES: DestinationCapabilities = {
   acceptsIndex: false,
@@ -97,8 +97,8 @@ export class DockerArchiveDestination extends StagingDestination {
       throw new BerthError('BERTH_UNSUPPORTED', `${this.where}: ${what} is not a container image (config ${manifest.config.mediaType}); docker-archive holds images only`, { subject: desc.digest });
     }
     const configBytes = await readFile(this.blobs.filePath(manifest.config.digest));
-    if (configBytes.length > MAX_CONFIG_BYTES) {
-      throw new BerthError('BERTH_TOO_LARGE', `${this.where}: config ${shortDigest(manifest.config.digest)} is over ${MAX_CONFIG_BYTES} bytes`, { subject: manifest.config.digest });
+    if (configBytes.length > limits().maxConfigBytes) {
+      throw new BerthError('BERTH_TOO_LARGE', `${this.where}: config ${shortDigest(manifest.config.digest)} is over ${limits().maxConfigBytes} bytes`, { subject: manifest.config.digest });
     }
     const config = parseImageConfig(configBytes, { what: `config ${shortDigest(manifest.config.digest)}` });
     const diffIds = configDiffIds(config);
@@ -146,7 +146,7 @@ export class DockerArchiveDestination extends StagingDestination {
     const writtenConfigs = new Set<string>();
     for (const img of images) {
       const ids = v1Ids(img);
-      const config = parseJsonBytes(img.configBytes, 'config', MAX_CONFIG_BYTES);
+      const config = parseJsonBytes(img.configBytes, 'config', limits().maxConfigBytes);
       const layers: string[] = [];
       for (const [i, diffId] of img.diffIds.entries()) {
         const id = ids[i]!;

@@ -9,7 +9,6 @@ import type { Descriptor } from '../../core/descriptor.js';
 import { digestHex, digestOf, type Digest } from '../../core/digest.js';
 import { BerthError, fieldPath, withContext } from '../../core/errors.js';
 import { configDiffIds, parseImageConfig } from '../../core/config.js';
-import { MAX_MANIFEST_BYTES } from '../../core/json.js';
 import { parseImageIndex, parseManifestOrIndex, type ImageManifest } from '../../core/manifest.js';
 import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST } from '../../core/media-types.js';
 import { verifyBytes } from '../../io/verify.js';
@@ -20,9 +19,10 @@ import { cleanName, type PlaceFiles } from '../shared/files.js';
 import { blobPath } from '../shared/layout.js';
 import { selectRoot } from '../shared/roots.js';
 import { parseManifestJson } from './manifest-json.js';
+import { DEFAULT_LIMITS, limits } from '../../io/limits.js';
 
 /** Image configs larger than this are refused (Docker's own configs are a few KiB). */
-export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+export const MAX_CONFIG_BYTES = DEFAULT_LIMITS.maxConfigBytes;
 
 type BlobLocation =
   | { readonly kind: 'bytes'; readonly bytes: Uint8Array; readonly name: string }
@@ -74,7 +74,7 @@ export class DockerArchiveSource implements ImageSource {
       if ((await this.files.stat(configName)) === undefined) {
         throw new BerthError('BERTH_INVALID_ARCHIVE', `${at('Config')}: "${item.config}" is not in the archive`, { path: fieldPath(i, 'Config') });
       }
-      const configBytes = await this.files.readBytes(configName, MAX_CONFIG_BYTES);
+      const configBytes = await this.files.readBytes(configName, limits().maxConfigBytes);
       const configDigest = digestOf(configBytes);
       const named = /(?:^|\/)(?:sha256:)?([a-f0-9]{64})(?:\.json)?$/.exec(configName)?.[1];
       if (named !== undefined && named !== digestHex(configDigest)) {
@@ -152,19 +152,19 @@ export class DockerArchiveSource implements ImageSource {
     if ((await this.files.stat('oci-layout')) === undefined || (await this.files.stat('index.json')) === undefined) return out;
     let queue: Descriptor[];
     try {
-      queue = [...parseImageIndex(await this.files.readBytes('index.json', MAX_MANIFEST_BYTES), { what: 'index.json' }).manifests];
+      queue = [...parseImageIndex(await this.files.readBytes('index.json', limits().maxManifestBytes), { what: 'index.json' }).manifests];
     } catch {
       return out; // the docker-archive view does not depend on index.json
     }
     const seen = new Set<string>();
     while (queue.length > 0 && seen.size < 1000) {
       const desc = queue.shift()!;
-      if (seen.has(desc.digest) || desc.size > MAX_MANIFEST_BYTES) continue;
+      if (seen.has(desc.digest) || desc.size > limits().maxManifestBytes) continue;
       seen.add(desc.digest);
       const name = blobPath(desc.digest);
       if ((await this.files.stat(name)) === undefined) continue;
       try {
-        const bytes = await this.files.readBytes(name, MAX_MANIFEST_BYTES);
+        const bytes = await this.files.readBytes(name, limits().maxManifestBytes);
         verifyBytes(bytes, { digest: desc.digest, size: desc.size });
         const parsed = parseManifestOrIndex(bytes, { what: name, mediaType: desc.mediaType });
         if (parsed.kind === 'index') queue.push(...parsed.index.manifests);

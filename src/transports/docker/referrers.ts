@@ -7,7 +7,6 @@
 import type { Descriptor } from '../../core/descriptor.js';
 import { digestAlgorithm, digestHex, shortDigest, type Digest } from '../../core/digest.js';
 import { BerthError } from '../../core/errors.js';
-import { MAX_MANIFEST_BYTES } from '../../core/json.js';
 import { OCI_INDEX } from '../../core/media-types.js';
 import { parseImageIndex } from '../../core/manifest.js';
 import type { DockerReference } from '../../core/reference.js';
@@ -15,6 +14,7 @@ import type { IoOptions } from '../../io/stream.js';
 import type { RegistryClient } from './client.js';
 import { formatRepository } from './reference.js';
 import { fetchManifest, repoPath } from './source.js';
+import { limits } from '../../io/limits.js';
 
 export interface ReferrersList {
   readonly subject: Digest;
@@ -47,7 +47,7 @@ export async function listReferrers(client: RegistryClient, ref: DockerReference
     });
     client.referrersApi.set(ref.path, res.status === 200);
     if (res.status === 200) {
-      const bytes = await res.bytes(MAX_MANIFEST_BYTES);
+      const bytes = await res.bytes(limits().maxManifestBytes);
       const index = parseImageIndex(bytes, { what: `referrers list of ${shortDigest(subject)}` });
       const filtered = opts.artifactType !== undefined && /\bartifactType\b/i.test(res.header('oci-filters-applied') ?? '');
       return { subject, via: 'api', filtered, manifests: keep(index.manifests, filtered), notes: [] };

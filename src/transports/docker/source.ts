@@ -9,7 +9,7 @@
 import type { Descriptor } from '../../core/descriptor.js';
 import { createDigester, digestAlgorithm, isDigest, isVerifiableAlgorithm, shortDigest, type Digest } from '../../core/digest.js';
 import { BerthError } from '../../core/errors.js';
-import { jsonBytes, MAX_MANIFEST_BYTES } from '../../core/json.js';
+import { jsonBytes } from '../../core/json.js';
 import {
   DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, bareMediaType, classifyMediaType, isIndexMediaType, isManifestMediaType,
 } from '../../core/media-types.js';
@@ -19,6 +19,7 @@ import type { EntryPoint, ImageReference, ImageSource, RootEntry, SourceFormat }
 import { noteBlobLocation, type RegistryClient, type RegistryResponse } from './client.js';
 import { formatRepository } from './reference.js';
 import { listReferrers } from './referrers.js';
+import { limits } from '../../io/limits.js';
 
 /** Every manifest and index type berth reads, in the order registries should prefer. */
 export const MANIFEST_ACCEPT = [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST].join(', ');
@@ -52,7 +53,7 @@ export async function fetchManifest(client: RegistryClient, ref: DockerReference
     method: 'GET', path: `/v2/${repoPath(ref)}/manifests/${encodeURIComponent(tagOrDigest)}`, scope: `repository:${ref.path}:pull`,
     headers: { Accept: opts.accept ?? MANIFEST_ACCEPT }, what, ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  const bytes = await res.bytes(MAX_MANIFEST_BYTES).catch((err: unknown) => {
+  const bytes = await res.bytes(limits().maxManifestBytes).catch((err: unknown) => {
     throw new BerthError((err as BerthError).code ?? 'BERTH_IO', `${what}: ${(err as Error).message}`, { subject: tagOrDigest });
   });
   const contentType = bareMediaType(res.header('content-type') ?? '');
@@ -184,7 +185,7 @@ export class RegistrySource implements ImageSource {
       return await this.openBlob(desc, opts);
     } catch (err) {
       // an unknown media type might still be a manifest (artifacts): try there before giving up
-      if ((err as BerthError).code === 'BERTH_NOT_FOUND' && classifyMediaType(desc.mediaType).kind === 'unknown' && desc.size <= MAX_MANIFEST_BYTES) {
+      if ((err as BerthError).code === 'BERTH_NOT_FOUND' && classifyMediaType(desc.mediaType).kind === 'unknown' && desc.size <= limits().maxManifestBytes) {
         const bytes = await this.manifestBytes(desc, opts).catch(() => undefined);
         if (bytes !== undefined) return single(bytes);
       }

@@ -14,7 +14,7 @@ import path from 'node:path';
 import type { Descriptor } from '../../core/descriptor.js';
 import { createDigester, digestAlgorithm, digestHex, isVerifiableAlgorithm, type Digest } from '../../core/digest.js';
 import { BerthError, withContext } from '../../core/errors.js';
-import { isJsonObject, parseJsonBytes, MAX_MANIFEST_BYTES, type JsonObject } from '../../core/json.js';
+import { isJsonObject, parseJsonBytes, type JsonObject } from '../../core/json.js';
 import { ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME, OCI_INDEX } from '../../core/media-types.js';
 import { formatReference, parseDockerReference, familiarName } from '../../core/reference.js';
 import { makeTempSibling, writeStreamAtomic, TEMP_PREFIX } from '../../io/atomic-file.js';
@@ -22,6 +22,7 @@ import type { ByteStream, IoOptions } from '../../io/stream.js';
 import { verifyBytes, verifyStream } from '../../io/verify.js';
 import { writeTar, type TarWriteEntry } from '../../tar/writer.js';
 import type { DestinationCapabilities, DestinationOptions, ImageDestination, ImageReference, NamedRoot } from '../transport.js';
+import { limits } from '../../io/limits.js';
 
 /** The `oci-layout` file berth writes (Docker 25's spelling; readers parse, never compare bytes). */
 export const OCI_LAYOUT_FILE = new TextEncoder().encode('{"imageLayoutVersion":"1.0.0"}');
@@ -240,7 +241,7 @@ export function mergeIndex(existing: Uint8Array | undefined, add: readonly JsonO
   let top: JsonObject = {};
   let manifests: JsonObject[] = [];
   if (existing !== undefined) {
-    const value = parseJsonBytes(existing, 'index.json', MAX_MANIFEST_BYTES);
+    const value = parseJsonBytes(existing, 'index.json', limits().maxManifestBytes);
     if (!isJsonObject(value)) throw new BerthError('BERTH_INVALID_LAYOUT', `${opts.where}: index.json is not a JSON object`, { subject: 'index.json' });
     const list = value['manifests'];
     if (list !== null && list !== undefined && !Array.isArray(list)) {
@@ -276,7 +277,7 @@ export function mergeIndex(existing: Uint8Array | undefined, add: readonly JsonO
 
 /** Names in `add` that an existing index.json already gives to a different digest. */
 export function conflictingNames(existing: Uint8Array, add: readonly JsonObject[]): string[] {
-  const value = parseJsonBytes(existing, 'index.json', MAX_MANIFEST_BYTES);
+  const value = parseJsonBytes(existing, 'index.json', limits().maxManifestBytes);
   const list = isJsonObject(value) && Array.isArray(value['manifests']) ? (value['manifests'] as unknown[]).filter(isJsonObject) : [];
   const out: string[] = [];
   for (const entry of add) {

@@ -7,13 +7,14 @@ import type { Descriptor } from '../../core/descriptor.js';
 import { descriptorData } from '../../core/descriptor.js';
 import { digestAlgorithm, digestHex, isDigest, type Digest } from '../../core/digest.js';
 import { BerthError, withContext } from '../../core/errors.js';
-import { parseJsonBytes, MAX_MANIFEST_BYTES } from '../../core/json.js';
+import { parseJsonBytes } from '../../core/json.js';
 import { ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME } from '../../core/media-types.js';
 import { parseImageIndex } from '../../core/manifest.js';
 import { fromBytes, type ByteStream, type IoOptions } from '../../io/stream.js';
 import type { EntryPoint, ImageReference, ImageSource, RootEntry, StoredBlob } from '../transport.js';
 import type { PlaceFiles } from './files.js';
 import { selectRoot } from './roots.js';
+import { limits } from '../../io/limits.js';
 
 export function blobPath(digest: Digest): string {
   return `blobs/${digestAlgorithm(digest)}/${digestHex(digest)}`;
@@ -65,7 +66,7 @@ export class LayoutSource implements ImageSource {
     if ((await this.files.stat('index.json')) === undefined) {
       throw new BerthError('BERTH_INVALID_LAYOUT', `${this.files.location}: OCI layout has no index.json`, { subject: 'index.json' });
     }
-    const raw = await this.files.readBytes('index.json', MAX_MANIFEST_BYTES);
+    const raw = await this.files.readBytes('index.json', limits().maxManifestBytes);
     let index;
     try {
       index = parseImageIndex(raw, { what: 'index.json' });

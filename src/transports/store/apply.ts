@@ -25,6 +25,7 @@ import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
 import { createDigester, type Digest } from '../../core/digest.js';
 import { BerthError, withContext } from '../../core/errors.js';
+import { limits as configuredLimits } from '../../io/limits.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
 import { DEFAULT_MAX_UNPACKED_BYTES, DEFAULT_MAX_UNPACKED_ENTRIES } from '../../layer/extract.js';
 import { cleanEntryName, parentOf, resolveInRoot, type PathProbe, type ProbeResult } from '../../layer/safe-path.js';
@@ -51,7 +52,7 @@ export const DEFAULT_LOAD_LIMITS = { maxBytes: DEFAULT_MAX_UNPACKED_BYTES, maxEn
 
 let loadLimits: LoadLimits = {};
 
-/** Limits for loads that do not give their own (unset fields: DEFAULT_LOAD_LIMITS). */
+/** Limits for loads that do not give their own (unset fields: the configured limits, io/limits.ts; DEFAULT_LOAD_LIMITS unless changed). */
 export function setStoreLoadLimits(l: LoadLimits): void {
   loadLimits = { ...l };
 }
@@ -64,8 +65,8 @@ export class LoadBudget {
   readonly maxEntries: number;
 
   constructor(limits: LoadLimits = loadLimits) {
-    this.maxBytes = limits.maxBytes ?? DEFAULT_LOAD_LIMITS.maxBytes;
-    this.maxEntries = limits.maxEntries ?? DEFAULT_LOAD_LIMITS.maxEntries;
+    this.maxBytes = limits.maxBytes ?? configuredLimits().maxBytes;
+    this.maxEntries = limits.maxEntries ?? configuredLimits().maxEntries;
   }
 
   addBytes(n: number, what: string): void {

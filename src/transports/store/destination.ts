@@ -30,11 +30,12 @@ import { BlobDirectory } from '../shared/layout-writer.js';
 import type { DestinationCapabilities, DestinationOptions, ImageDestination, ImageReference, NamedRoot } from '../transport.js';
 import { describeUnprivileged, emptyUnprivileged, LoadBudget } from './apply.js';
 import { DataRoot } from './data-root.js';
-import { configFile, MAX_CONFIG_BYTES, readConfig } from './imagedb.js';
+import { configFile, readConfig } from './imagedb.js';
 import { layerDir, readLayerEntry, type LayerEntry } from './layerdb.js';
 import type { StoreDriver } from './overlay2.js';
 import { acquireStoreLock, assertWritable, createRoot, failpoint, type StoreLock } from './safety.js';
 import { repositoryKeys, rfc3339Nano, StoreWriter, type ParentInfo, type PreparedLayer } from './writer.js';
+import { limits } from '../../io/limits.js';
 
 export const STORE_CAPABILITIES: DestinationCapabilities = {
   acceptsIndex: false,
@@ -227,7 +228,7 @@ export class StoreDestination implements ImageDestination {
     if (!cfg.digest.startsWith('sha256:')) {
       throw new BerthError('BERTH_UNSUPPORTED', `${this.where}: config ${cfg.digest}: dockerd names images by sha256 only`, { subject: cfg.digest });
     }
-    if (cfg.size > MAX_CONFIG_BYTES) throw new BerthError('BERTH_TOO_LARGE', `${this.where}: config ${shortDigest(cfg.digest)} is over ${MAX_CONFIG_BYTES} bytes`, { subject: cfg.digest });
+    if (cfg.size > limits().maxConfigBytes) throw new BerthError('BERTH_TOO_LARGE', `${this.where}: config ${shortDigest(cfg.digest)} is over ${limits().maxConfigBytes} bytes`, { subject: cfg.digest });
     const configBytes = await this.readStagedOrStored(cfg);
     const config = parseImageConfig(configBytes, { what: `config ${shortDigest(cfg.digest)}` });
     const diffIds = configDiffIds(config);

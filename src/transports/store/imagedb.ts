@@ -9,9 +9,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { digestHex, digestOf, isDigest, type Digest } from '../../core/digest.js';
 import { BerthError, withContext } from '../../core/errors.js';
+import { DEFAULT_LIMITS, limits } from '../../io/limits.js';
 
 /** Image configs larger than this are refused (dockerd's are a few KiB). */
-export const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+export const MAX_CONFIG_BYTES = DEFAULT_LIMITS.maxConfigBytes;
 
 const HEX64 = /^[a-f0-9]{64}$/;
 
@@ -39,9 +40,9 @@ export async function readConfig(imageDir: string, id: Digest): Promise<{ bytes:
   } catch (err) {
     throw withContext(err, `reading config of image ${id}`);
   }
-  if (bytes.length > MAX_CONFIG_BYTES) {
-    throw new BerthError('BERTH_TOO_LARGE', `reading config of image ${id}: ${bytes.length} bytes is over the limit of ${MAX_CONFIG_BYTES}`, {
-      subject: id, want: MAX_CONFIG_BYTES, got: bytes.length,
+  if (bytes.length > limits().maxConfigBytes) {
+    throw new BerthError('BERTH_TOO_LARGE', `reading config of image ${id}: ${bytes.length} bytes is over the limit of ${limits().maxConfigBytes}`, {
+      subject: id, want: limits().maxConfigBytes, got: bytes.length,
     });
   }
   const u8 = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
