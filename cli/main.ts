@@ -34,7 +34,7 @@ const LIMIT_OPTIONS: ReadonlyArray<{ flag: string; keys: ReadonlyArray<keyof Lim
   { flag: '--max-entries', keys: ['maxEntries', 'maxStreamEntries'], help: `most tar entries over all layers of one unpack or load, and in any one tar read (default ${DEFAULT_LIMITS.maxEntries} over all layers, ${DEFAULT_LIMITS.maxStreamEntries} per tar)` },
   { flag: '--max-bytes', keys: ['maxBytes'], help: `most uncompressed layer bytes over all layers of one unpack or load (default ${size(DEFAULT_LIMITS.maxBytes)})` },
   { flag: '--max-path', keys: ['maxPathBytes'], help: `longest tar entry name or link target, in bytes (default ${DEFAULT_LIMITS.maxPathBytes})` },
-  { flag: '--max-ratio', keys: ['maxRatio'], help: `most decompressed bytes per compressed byte of a layer, beyond 1 MiB (default ${DEFAULT_LIMITS.maxRatio})` },
+  { flag: '--max-ratio', keys: ['maxRatio'], help: 'most decompressed bytes per compressed byte of a layer, beyond 1 MiB (default: no ratio limit; --max-bytes still applies)' },
 ];
 
 function size(n: number): string {

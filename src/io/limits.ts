@@ -25,8 +25,10 @@ export interface Limits {
   /** Bytes of one tar member's name or link target: 4096 (the kernel's PATH_MAX). */
   readonly maxPathBytes: number;
   /**
-   * Decompressed bytes per compressed byte of one stream: 1000. A stream is refused once its
-   * output exceeds maxRatio × input + DECOMPRESSION_SLACK_BYTES.
+   * Decompressed bytes per compressed byte of one stream: off by default (Infinity), since real
+   * layers can hold long runs of zeros (gzip reaches ~1032:1 on them, zstd far more) and the byte
+   * caps already stop bombs. When set, a stream is refused once its output exceeds
+   * maxRatio × input + DECOMPRESSION_SLACK_BYTES.
    */
   readonly maxRatio: number;
 }
@@ -41,7 +43,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   maxStreamEntries: 1_000_000,
   maxBytes: 64 * 1024 ** 3,
   maxPathBytes: 4096,
-  maxRatio: 1000,
+  maxRatio: Number.POSITIVE_INFINITY,
 });
 
 let current: Limits = DEFAULT_LIMITS;
