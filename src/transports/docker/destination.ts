@@ -8,8 +8,9 @@
  *   mounted blob is "already there".
  * - put(): blobs up to 4 MiB in one monolithic PUT, larger ones streamed in one PATCH (read,
  *   hash and send overlap), then PUT ?digest=; with an upload chunk size set (registries that cap
- *   request bodies), PATCH chunks of that size with Content-Range instead. The bytes are verified
- *   on the way. putComputed() streams too, hashing as it goes.
+ *   request bodies), PATCH chunks of that size with Content-Range instead. The registry checks
+ *   the digest at the closing PUT (berth does not hash a second time: the copy engine's stream is
+ *   verified as it is read). putComputed() streams too, hashing as it goes.
  * - Uploaded blobs stay in the registry if the push fails before commit (registries collect them).
  */
 import type { Descriptor } from '../../core/descriptor.js';
@@ -18,7 +19,7 @@ import { BerthError } from '../../core/errors.js';
 import { OCI_INDEX, classifyMediaType } from '../../core/media-types.js';
 import { parseDockerReference, type DockerReference } from '../../core/reference.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
-import { verifyBytes, verifyStream } from '../../io/verify.js';
+import { verifyBytes } from '../../io/verify.js';
 import type { DestinationCapabilities, DestinationOptions, ImageDestination, ImageReference, NamedRoot } from '../transport.js';
 import { knownBlobLocation, type RegistryClient } from './client.js';
 import { formatRepository } from './reference.js';
@@ -119,8 +120,9 @@ export class RegistryDestination implements ImageDestination {
       await closeStream(data);
       return;
     }
-    const verified = verifyStream(data, { digest: desc.digest, size: desc.size, what: describe(desc) });
-    await this.upload(verified, desc.digest, desc.size, `pushing ${describe(desc)} to ${this.repo}`, opts);
+    // not hashed here: the registry computes the digest of what it received and refuses the closing
+    // PUT ?digest= on a mismatch (and the copy engine hands over a stream it verifies already)
+    await this.upload(data, desc.digest, desc.size, `pushing ${describe(desc)} to ${this.repo}`, opts);
     this.blobs.add(desc.digest);
   }
 
