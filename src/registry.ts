@@ -183,23 +183,28 @@ export async function referrersOf(text: string, opts: IoOptions & { artifactType
 
 /**
  * Checks credentials against the registry (GET /v2/ with them) and saves them where docker
- * would (config.json `auths`, or the configured credential helper). Returns where they went.
+ * would (config.json `auths`, or the configured credential helper). When the registry's token
+ * service gives a refresh token, that identity token is saved instead of the password, as docker
+ * does. Returns where they went.
  */
-export async function login(hostText: string, creds: Credentials, opts: IoOptions & { env?: Env } = {}): Promise<{ registry: string; storedIn: string }> {
+export async function login(hostText: string, creds: Credentials, opts: IoOptions & { env?: Env } = {}): Promise<{ registry: string; storedIn: string; identityToken: boolean }> {
   const host = parseRegistryHost(hostText);
   const env = opts.env ?? registryDefaults().env ?? process.env;
-  const c = new RegistryClient(apiHost(host), { ...registryDefaults(), creds });
+  // as docker login: a token service may hand out a refresh token (identity token), kept instead of the password
+  const c = new RegistryClient(apiHost(host), { ...registryDefaults(), creds, offlineToken: true });
+  let identityToken: string | undefined;
   try {
     const res = await c.request({ method: 'GET', path: '/v2/', what: `logging in to ${host}`, ...(opts.signal ? { signal: opts.signal } : {}) });
     res.discard();
+    identityToken = c.refreshToken;
   } catch (err) {
     if (isAuthFailure(err)) throw new BerthError('BERTH_AUTH', `logging in to ${host}: the registry refused the user name or password`, { subject: host, got: (err as BerthError).got, cause: err });
     throw err;
   } finally {
     c.close();
   }
-  const storedIn = await saveCredentials(host, creds, env);
-  return { registry: host, storedIn };
+  const storedIn = await saveCredentials(host, identityToken === undefined ? creds : { username: creds.username, password: '', identityToken }, env);
+  return { registry: host, storedIn, identityToken: identityToken !== undefined };
 }
 
 /** Forgets the saved credentials of a registry; `removed` is false when there were none. */

@@ -183,3 +183,36 @@ test('a rotated refresh token is used for the next token of the same run', async
     await stop();
   }
 });
+
+test('berth login against a token service keeps the identity token it hands out, not the password (as docker login); skopeo reads with that file', async (t) => {
+  if (!need(t)) return;
+  const { issuer, reg, stop } = await setup({});
+  try {
+    const ref = `docker://${reg.host}/login/app:1`;
+    await skopeo(['copy', '--dest-tls-verify=false', '--dest-creds', `${USER}:${PASSWORD}`, `docker-archive:${IMAGE}`, ref]);
+    const cfg = path.join(work, 'cfg-login');
+    const { readFile } = await import('node:fs/promises');
+    issuer.requests.length = 0;
+    const login = await berthEnv({ DOCKER_CONFIG: cfg }, ['login', reg.host, '-u', USER, '--password-stdin'], `${PASSWORD}\n`);
+    assert.equal(login.code, 0, login.stderr);
+    assert.match(login.stdout, /^Login Succeeded: 127\.0\.0\.1:\d+ \(identity token in .*config\.json\)\n$/);
+    noSecrets(login, 'login');
+    assert.deepEqual(issuer.requests.map((r) => [r.method, r.grant]), [['POST', 'password']]);
+    assert.match(issuer.requests[0]!.raw, /access_type=offline/);
+    const text = await readFile(path.join(cfg, 'config.json'), 'utf8');
+    assert.ok(!text.includes(PASSWORD) && !text.includes(Buffer.from(`${USER}:${PASSWORD}`).toString('base64')), `no password in config.json:\n${text}`);
+    const entry = (JSON.parse(text) as { auths: Record<string, { auth: string; identitytoken: string }> }).auths[reg.host]!;
+    assert.equal(Buffer.from(entry.auth, 'base64').toString('utf8'), `${USER}:`);
+    assert.equal(issuer.refreshTokens.get(entry.identitytoken), USER);
+
+    issuer.requests.length = 0;
+    const d = await berthEnv({ DOCKER_CONFIG: cfg }, ['digest', ref]);
+    assert.equal(d.code, 0, d.stderr);
+    noSecrets(d, 'digest after login', [entry.identitytoken]);
+    assert.deepEqual(issuer.requests.map((r) => [r.method, r.grant, r.user]), [['POST', 'refresh_token', USER]]);
+    const sk = JSON.parse(await skopeo(['inspect', '--tls-verify=false', '--authfile', path.join(cfg, 'config.json'), ref])) as { Digest: string };
+    assert.equal(sk.Digest, d.stdout.trim());
+  } finally {
+    await stop();
+  }
+});

@@ -136,7 +136,7 @@ export function registerRegistryCommands(program: Command, ctx: CommandContext):
       if (o.passwordStdin === true) password = await readStdin(io);
       if (password === undefined || password === '') throw new UsageError('a password is required: --password-stdin (or --password)');
       const result = await login(registry, { username: o.username, password }, { env: io.env });
-      io.stdout.write(`Login Succeeded: ${result.registry} (stored in ${result.storedIn})\n`);
+      io.stdout.write(`Login Succeeded: ${result.registry} (${result.identityToken ? 'identity token' : 'stored'} in ${result.storedIn})\n`);
     }));
 
   registerTransfer(program, ctx, 'push');

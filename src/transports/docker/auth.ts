@@ -169,8 +169,11 @@ export async function saveCredentials(host: string, creds: Credentials, env: Env
   const config = (await readConfig(file)) ?? {};
   const key = authKeyFor(host);
   const helper = Object.entries(config.credHelpers ?? {}).find(([k]) => sameHost(k, host))?.[1] ?? config.credsStore;
+  const identity = creds.identityToken !== undefined && creds.identityToken !== '';
   if (helper) {
-    const { code } = await runHelper(helper, 'store', JSON.stringify({ ServerURL: key, Username: creds.username, Secret: creds.password }), env);
+    // an identity token goes to a helper as docker stores it: user name <token>
+    const stored = identity ? { ServerURL: key, Username: IDENTITY_TOKEN_USERNAME, Secret: creds.identityToken } : { ServerURL: key, Username: creds.username, Secret: creds.password };
+    const { code } = await runHelper(helper, 'store', JSON.stringify(stored), env);
     if (code !== 0) throw new BerthError('BERTH_IO', `credential helper docker-credential-${helper} store failed for ${key} (exit ${code})`, { subject: key });
     // docker keeps an empty entry in auths so `docker logout` and listings know the host
     const auths = { ...(config.auths ?? {}) };
@@ -181,7 +184,10 @@ export async function saveCredentials(host: string, creds: Credentials, env: Env
   }
   const auths = { ...(config.auths ?? {}) };
   for (const k of Object.keys(auths)) if (sameHost(k, host)) delete auths[k];
-  auths[key] = { auth: Buffer.from(`${creds.username}:${creds.password}`, 'utf8').toString('base64') };
+  // with an identity token docker keeps the user name and the token, not the password
+  auths[key] = identity
+    ? { auth: Buffer.from(`${creds.username}:`, 'utf8').toString('base64'), identitytoken: creds.identityToken }
+    : { auth: Buffer.from(`${creds.username}:${creds.password}`, 'utf8').toString('base64') };
   await writeConfig(file, { ...config, auths });
   return file;
 }

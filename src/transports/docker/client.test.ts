@@ -255,6 +255,13 @@ esac
   // a host with a helper: stored through it, an empty auths entry marks it
   await saveCredentials('helped.example:5000', { username: 'hu2', password: 'hs2' }, env);
   assert.deepEqual(JSON.parse(await readFile(store, 'utf8')), { ServerURL: 'helped.example:5000', Username: 'hu2', Secret: 'hs2' });
+  // an identity token: to a helper as user <token> (as docker stores it), in auths as user name + identitytoken
+  await saveCredentials('helped.example:5000', { username: 'hu2', password: '', identityToken: 'rt-1' }, env);
+  assert.deepEqual(JSON.parse(await readFile(store, 'utf8')), { ServerURL: 'helped.example:5000', Username: '<token>', Secret: 'rt-1' });
+  await saveCredentials('tok.example', { username: 'tu', password: '', identityToken: 'rt-2' }, env);
+  const withToken = JSON.parse(await readFile(file, 'utf8')) as { auths: Record<string, { auth?: string; identitytoken?: string }> };
+  assert.deepEqual(withToken.auths['tok.example'], { auth: Buffer.from('tu:').toString('base64'), identitytoken: 'rt-2' });
+  assert.deepEqual(await lookupCredentials('tok.example', env), { username: '', password: '', identityToken: 'rt-2' });
   assert.equal(await removeCredentials('helped.example:5000', env), true);
   assert.equal((await readFile(`${store}.erased`, 'utf8')).trim(), 'helped.example:5000');
   assert.equal(await removeCredentials('plain.example', env), true);

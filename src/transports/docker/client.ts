@@ -34,6 +34,8 @@ export interface RegistryOptions {
   readonly userAgent?: string;
   /** Upload in chunks: blobs up to this size in one PUT, larger ones (and those of unknown digest) in PATCH chunks of this size. Default: up to 4 MiB in one PUT, larger ones streamed in one PATCH. */
   readonly uploadChunkSize?: number;
+  /** Ask the token service for a refresh token too (`access_type=offline`, `offline_token=true`), as docker login does; see refreshToken. */
+  readonly offlineToken?: boolean;
 }
 
 export interface RequestSpec {
@@ -99,6 +101,8 @@ export class RegistryClient {
   private httpsAgent: https.Agent | undefined;
   /** Token requests made (tests check the cache with it). */
   tokenFetches = 0;
+  /** The last refresh token a token service gave (only asked with `offlineToken`). */
+  refreshToken: string | undefined;
   /** Per repository path: whether the referrers API answered (true) or 404 (false), once asked. */
   readonly referrersApi = new Map<string, boolean>();
 
@@ -298,8 +302,9 @@ export class RegistryClient {
     }
     const token = typeof json.token === 'string' && json.token !== '' ? json.token : typeof json.access_token === 'string' ? json.access_token : undefined;
     if (token === undefined || token === '') throw new BerthError('BERTH_IO', `getting a token for ${this.host}: the answer has no token`, { subject: this.host });
-    if (creds?.identityToken !== undefined && typeof json.refresh_token === 'string' && json.refresh_token !== '' && json.refresh_token !== creds.identityToken) {
-      this.creds = Promise.resolve({ ...creds, identityToken: json.refresh_token });
+    if (typeof json.refresh_token === 'string' && json.refresh_token !== '') {
+      this.refreshToken = json.refresh_token;
+      if (creds?.identityToken !== undefined && json.refresh_token !== creds.identityToken) this.creds = Promise.resolve({ ...creds, identityToken: json.refresh_token });
     }
     const ttl = typeof json.expires_in === 'number' && json.expires_in > 0 ? json.expires_in : 60;
     this.tokens.set(key, { value: token, expiresAt: Date.now() + Math.max(ttl - 10, 5) * 1000 });
@@ -310,6 +315,7 @@ export class RegistryClient {
   private async oauthToken(realm: URL, service: string | undefined, scopes: readonly string[], grant: Record<string, string>, signal?: AbortSignal): Promise<TokenAnswer> {
     const form = new URLSearchParams({ ...grant, client_id: this.opts.userAgent ?? 'berth' });
     if (service !== undefined) form.set('service', service);
+    if (this.opts.offlineToken === true) form.set('access_type', 'offline');
     if (scopes.length > 0) form.set('scope', scopes.join(' '));
     const body = Buffer.from(form.toString(), 'utf8');
     const url = stripQuery(realm);
@@ -322,6 +328,10 @@ export class RegistryClient {
     const url = new URL(realm.toString());
     if (service !== undefined) url.searchParams.set('service', service);
     for (const s of scopes) url.searchParams.append('scope', s);
+    if (this.opts.offlineToken === true && hasPassword(creds)) {
+      url.searchParams.set('offline_token', 'true');
+      url.searchParams.set('client_id', this.opts.userAgent ?? 'berth');
+    }
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (hasPassword(creds)) headers.Authorization = basicHeader(creds);
     return this.tokenExchange('GET', url, headers, undefined, signal);
