@@ -9,24 +9,13 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, lstatSync, readlinkSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { fromBytes, toBytes } from '../../src/io/stream.js';
 import { readTar } from '../../src/tar/reader.js';
 import { writeTar, type TarWriteEntry } from '../../src/tar/writer.js';
+import { repoRoot } from '../support/paths.js';
 
-function findRepoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'berth') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('repository root not found above the fuzz tests');
-    dir = up;
-  }
-}
-
-export const repoRoot = findRepoRoot();
+export { repoRoot };
 export const REAL = path.resolve(repoRoot, '../shared/fixtures/real');
 export const SAMPLE = path.join(repoRoot, 'examples', 'sample');
 

@@ -5,28 +5,17 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { digestOf } from '../../src/core/digest.js';
 import { compress } from '../../src/io/codec.js';
 import { toBytes } from '../../src/io/stream.js';
 import { writeTar } from '../../src/tar/writer.js';
+import { repoRoot } from './paths.js';
 
-function findRepoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = path.join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'berth') return dir;
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('repository root not found above the test file');
-    dir = up;
-  }
-}
-
-export const repoRoot = findRepoRoot();
+export { repoRoot };
 export const MULTI_FIXTURE = path.resolve(repoRoot, '../shared/fixtures/real/docker__actions-toolkit/__tests__/.fixtures/oci-archive/hello-oci-multiplatform-gzip.tar');
 export const SAMPLE = path.join(repoRoot, 'examples', 'sample');
 export const BERTH_BIN = path.join(repoRoot, 'bin', 'berth');
