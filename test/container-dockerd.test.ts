@@ -20,19 +20,13 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { toBytes } from '../src/io/stream.js';
 import { readTar } from '../src/tar/reader.js';
 import { assertCleanError, berth, json } from './support/cli.js';
 import { APP_IMAGE, buildTestImages, startDockerd, type StorageDriver } from './support/docker.js';
-import { needPeer } from './support/peers.js';
+import { needPeer, needRoot } from './support/peers.js';
 
-function needRoot(t: TestContext): boolean {
-  if (process.getuid?.() === 0) return true;
-  if (process.env.CI === 'true') throw new Error('the dockerd tests need root and CI requires them');
-  t.skip('dockerd needs root');
-  return false;
-}
 
 interface TreeEntry {
   type: string;

@@ -22,20 +22,14 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { toBytes } from '../src/io/stream.js';
 import { readTar } from '../src/tar/reader.js';
 import { isMountPoint, unmount } from '../src/transports/store/container-mount.js';
 import { assertCleanError, berth, json, repoRoot } from './support/cli.js';
 import { APP_IMAGE, buildTestImages, startDockerd, type StorageDriver } from './support/docker.js';
-import { needPeer } from './support/peers.js';
+import { needPeer, needRoot } from './support/peers.js';
 
-function needRoot(t: TestContext): boolean {
-  if (process.getuid?.() === 0) return true;
-  if (process.env.CI === 'true') throw new Error('the dockerd tests need root and CI requires them');
-  t.skip('dockerd and mounts need root');
-  return false;
-}
 
 /** Every path under `dir` with type, mode, size and mtime: compared before and after a refused command. */
 async function listing(dir: string): Promise<string> {

@@ -8,18 +8,12 @@
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { copyReference, inspectReference, rawConfigOf, rawManifestOf, treeOf } from '../src/index.js';
 import { buildTestImages, startDockerd, APP_IMAGE, type Dockerd, type TestImages } from './support/docker.js';
-import { needPeer, requirePeer } from './support/peers.js';
+import { needPeer, requirePeer, needRoot } from './support/peers.js';
 import { readJson, run, tempDir } from './support/copy-fixtures.js';
 
-function needRoot(t: TestContext): boolean {
-  if (process.getuid?.() === 0) return true;
-  if (process.env.CI === 'true') throw new Error('the dockerd tests need root and CI requires them');
-  t.skip('dockerd needs root');
-  return false;
-}
 
 interface ImageFacts {
   readonly config: string;

@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { exportFlattenedToFile, layersOf, listFiles, readFile as readImageFile, unpack } from '../src/index.js';
 import { readTar } from '../src/tar/reader.js';
 import { APP_IMAGE, buildTestImages, startDockerd, type Dockerd, type TestImages } from './support/docker.js';
-import { needPeer, requirePeer } from './support/peers.js';
+import { needPeer, requirePeer, needRoot } from './support/peers.js';
 
 const run = promisify(execFile);
 const TMP_BASE = existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
@@ -28,12 +28,6 @@ function dockerAdded(p: string): boolean {
     || p.startsWith('dev/') || p.startsWith('proc/') || p.startsWith('sys/');
 }
 
-function needRoot(t: TestContext): boolean {
-  if (process.getuid?.() === 0) return true;
-  if (process.env.CI === 'true') throw new Error('the dockerd tests need root and CI requires them');
-  t.skip('dockerd needs root');
-  return false;
-}
 
 interface Fact {
   readonly type: string;

@@ -11,17 +11,11 @@
 import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { berth, json } from './support/cli.js';
 import { APP_IMAGE, buildTestImages, startDockerd } from './support/docker.js';
-import { needPeer } from './support/peers.js';
+import { needPeer, needRoot } from './support/peers.js';
 
-function needRoot(t: TestContext): boolean {
-  if (process.getuid?.() === 0) return true;
-  if (process.env.CI === 'true') throw new Error('the dockerd tests need root and CI requires them');
-  t.skip('dockerd needs root');
-  return false;
-}
 
 interface Result { manifest: string; config: string; layer?: { diffId: string; digest: string } }
 

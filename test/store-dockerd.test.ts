@@ -13,22 +13,16 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { readTar } from '../src/tar/reader.js';
 import { toBytes } from '../src/io/stream.js';
 import { berth, json } from './support/cli.js';
 import { APP_IMAGE, buildTestImages, startDockerd, type StorageDriver } from './support/docker.js';
-import { needPeer, requirePeer } from './support/peers.js';
+import { needPeer, requirePeer, needRoot } from './support/peers.js';
 
 const run = promisify(execFile);
 
-function needRoot(t: TestContext): boolean {
-  if (process.getuid?.() === 0) return true;
-  if (process.env.CI === 'true') throw new Error('the dockerd tests need root and CI requires them');
-  t.skip('dockerd needs root');
-  return false;
-}
 
 function sha256(b: Uint8Array): string {
   return `sha256:${createHash('sha256').update(b).digest('hex')}`;

@@ -353,13 +353,13 @@ export async function killPoint(ctx: CrashContext, scenario: Scenario, dir: stri
  * `kills` kill points per scenario, half by delay and half by bytes written, drawn from `seed`.
  * Calls `report` after each point.
  */
-export async function runScenarios(ctx: CrashContext, opts: { kills: number; seed: number; only?: (s: Scenario) => boolean; report?: (r: KillPointResult) => void }): Promise<KillPointResult[]> {
+export async function runScenarios(ctx: CrashContext, opts: { kills: number; seed: number; select?: (s: Scenario) => boolean; report?: (r: KillPointResult) => void }): Promise<KillPointResult[]> {
   const rand = prng(opts.seed);
   const results: KillPointResult[] = [];
   let n = 0;
   for (const s of SCENARIOS) {
     if (s.registry && ctx.registry === undefined) continue;
-    if (opts.only && !opts.only(s)) continue;
+    if (opts.select && !opts.select(s)) continue;
     const cal = await calibrate(ctx, s, path.join(ctx.work, `cal-${n++}`));
     for (let i = 0; i < opts.kills; i++) {
       const byBytes = i % 2 === 1;

@@ -48,7 +48,7 @@ async function mainRun(argv: readonly string[]): Promise<number> {
     let done = 0;
     const results = await runScenarios(ctx, {
       kills, seed,
-      ...(only.length > 0 ? { only: (s) => only.some((o) => s.name.includes(o)) } : {}),
+      ...(only.length > 0 ? { select: (s) => only.some((o) => s.name.includes(o)) } : {}),
       report: (r) => {
         done++;
         if (r.problems.length > 0) process.stdout.write(`FAIL ${r.scenario}, killed ${r.plan}:\n  ${r.problems.join('\n  ')}\n`);

@@ -3,10 +3,10 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { APP_IMAGE, APP_IMAGE_LATEST, BASE_IMAGE, buildTestImages, startDockerd, type StorageDriver } from './docker.js';
-import { needPeer } from './peers.js';
+import { needPeer, needRoot } from './peers.js';
 
 const run = promisify(execFile);
 
@@ -16,12 +16,6 @@ interface SavedManifest {
   Layers: string[];
 }
 
-function needRoot(t: TestContext): boolean {
-  if (process.getuid?.() === 0) return true;
-  if (process.env.CI === 'true') throw new Error('the dockerd tests need root and CI requires them');
-  t.skip('dockerd needs root');
-  return false;
-}
 
 /** `tar -tv` listing of one layer: name → the rest of the line (mode, link info). */
 async function listLayer(file: string): Promise<Map<string, string>> {

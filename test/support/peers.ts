@@ -92,3 +92,14 @@ function isStaticElf(p: string): boolean {
     if (fd !== undefined) closeSync(fd);
   }
 }
+
+/**
+ * True when running as root (dockerd, mounts and device nodes need it). Elsewhere the test is
+ * skipped; in CI (CI=true), which runs as root, not being root fails it.
+ */
+export function needRoot(t: TestContext): boolean {
+  if (process.getuid?.() === 0) return true;
+  if (process.env.CI === 'true') throw new Error('these tests need root and CI requires them');
+  t.skip('needs root');
+  return false;
+}
