@@ -1,7 +1,7 @@
 /** The read commands: tree, inspect, manifest, config, blob, platforms. */
 import type { Command } from 'commander';
 import {
-  formatPlatform, inspectReference, openBlobByDigest, parseDigest, parsePlatform, platformsOf, rawConfigOf, rawManifestOf, shortDigest, treeOf,
+  inspectReference, openBlobByDigest, parseDigest, parsePlatform, platformsOf, rawConfigOf, rawManifestOf, shortDigest, treeOf,
   type InspectResult, type Platform,
 } from '../../src/index.js';
 import { humanSize, parseFormat, renderTree, table, UsageError, writeJson, type Io } from '../output.js';
@@ -164,4 +164,3 @@ export function renderInspect(r: InspectResult): string {
   return out;
 }
 
-export { formatPlatform };

@@ -8,7 +8,6 @@ import { BerthError } from './errors.js';
 export type Digest = string & { readonly __digest: unique symbol };
 export type DigestAlgorithm = 'sha256' | 'sha512';
 
-const HEX_LENGTH: Readonly<Record<DigestAlgorithm, number>> = { sha256: 64, sha512: 128 };
 const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/;
 const ENCODED = /^[a-zA-Z0-9=_-]+$/;
 
@@ -104,9 +103,6 @@ export function createDigester(alg: DigestAlgorithm = 'sha256'): Digester {
   };
 }
 
-export function expectedHexLength(alg: DigestAlgorithm): number {
-  return HEX_LENGTH[alg];
-}
 
 function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}…`;

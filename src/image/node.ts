@@ -4,7 +4,7 @@
  * artifacts.
  */
 import type { Descriptor } from '../core/descriptor.js';
-import { BerthError, withContext } from '../core/errors.js';
+import { withContext } from '../core/errors.js';
 import { parseManifestOrIndex, type ImageIndex, type ImageManifest } from '../core/manifest.js';
 import {
   ANNOTATION_DOCKER_REFERENCE_DIGEST,
@@ -64,6 +64,3 @@ export function isImageManifest(manifest: ImageManifest): boolean {
   return manifest.layers.every((l) => classifyMediaType(l.mediaType).kind === 'layer');
 }
 
-export function notFound(what: string, where: string): BerthError {
-  return new BerthError('BERTH_NOT_FOUND', `${what} is not in ${where}`, { subject: what });
-}
