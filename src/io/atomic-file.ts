@@ -194,21 +194,34 @@ async function acquire(file: string, token: string, opts: LockOptions): Promise<
   }
 }
 
+/**
+ * Creates the lock with its content already in it: the token is written to a temp file that is
+ * then hard-linked to the lock's name (link fails with EEXIST when the lock exists). A writer
+ * killed at any point so leaves either no lock or a complete one naming its pid, never an empty
+ * lock that no one could prove stale.
+ */
 async function tryCreate(file: string, token: string): Promise<boolean> {
+  const temp = path.join(path.dirname(file), `${TEMP_PREFIX}${process.pid}-lock-${randomBytes(6).toString('hex')}`);
   let fh: FileHandle | undefined;
   try {
-    fh = await open(file, 'wx', 0o644);
+    fh = await open(temp, 'wx', 0o644);
+    await fh.writeFile(token);
+    await fh.sync();
+  } catch (err) {
+    await fh?.close();
+    await unlink(temp).catch(() => undefined);
+    throw withContext(err, `locking ${path.dirname(file)}`);
+  }
+  await fh.close();
+  try {
+    await link(temp, file);
+    return true;
   } catch (err) {
     if ((err as { code?: string }).code === 'EEXIST') return false;
     throw withContext(err, `locking ${path.dirname(file)}`);
-  }
-  try {
-    await fh.writeFile(token);
-    await fh.sync();
   } finally {
-    await fh.close();
+    await unlink(temp).catch(() => undefined);
   }
-  return true;
 }
 
 async function readHolder(file: string): Promise<{ pid: number | undefined; text: string } | undefined> {
