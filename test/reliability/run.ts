@@ -62,4 +62,5 @@ async function mainRun(argv: readonly string[]): Promise<number> {
   }
 }
 
-process.exitCode = await mainRun(process.argv.slice(2));
+// `node --test dist/` also loads every module under a test/ directory: the long run is not a test
+if (process.env.NODE_TEST_CONTEXT === undefined) process.exitCode = await mainRun(process.argv.slice(2));
