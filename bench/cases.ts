@@ -9,7 +9,9 @@ import type { Data, Dataset } from './datasets.js';
 import type { Available } from './detect.js';
 import type { Command } from './measure.js';
 import type { Scratch } from './scratch.js';
-import { containerName, DOCKER_BIN, DOCKER_HOST, ensureDockerd } from './dockerd.js';
+import { containerName, DOCKER_BIN, DOCKER_HOST, ensureDockerd, FreshDockerd, LOAD_DOCKER_HOST } from './dockerd.js';
+import { run } from './measure.js';
+import { Registry, REGISTRY_BIN } from './registry.js';
 
 export type Role = 'berth' | 'peer' | 'limit';
 
@@ -20,6 +22,11 @@ export interface Side {
   readonly cmd: Command;
   /** Untimed work before every run (clearing the previous output). */
   readonly prepare?: () => Promise<void>;
+  /**
+   * The pid of a daemon doing the work for this side's client (dockerd for `docker load`): its
+   * CPU over the run is added to the side's, and its peak RSS counts. Read after `prepare`.
+   */
+  readonly daemon?: () => number | undefined;
 }
 
 /** berth at most `ratio` × the peer's median, or at most `seconds` absolute. */
@@ -38,6 +45,8 @@ export interface Case {
   readonly basisBytes?: number;
   /** Takes many seconds per run: --slow-runs applies. */
   readonly slow?: boolean;
+  /** Untimed, once after the runs (also after a failure): stops what the prepare steps started. */
+  readonly teardown?: () => Promise<void>;
 }
 
 export interface Skipped {
@@ -225,10 +234,113 @@ function saveCase(b: Builder, ds: Dataset): void {
   }, { berth: 'save', tools: ['dockerd'] });
 }
 
-/** load needs berth to write into a local store. */
+/**
+ * load: berth into an empty store (overlay2) vs docker load into a dockerd started on an empty
+ * data root, both roots under the scratch directory (same filesystem). The daemon starts in the
+ * untimed prepare step; its CPU and peak RSS are counted for the docker side (the CLI only
+ * streams the archive). Each prepare stops the daemon and empties both roots, so during either
+ * side's timed run nothing of the other is left running or holding tmpfs memory.
+ */
 function loadCase(b: Builder, ds: Dataset): void {
-  if (!b.ctx.avail.berth.has('load')) b.skipped.push({ id: `load/${ds.name}`, reason: 'pending: berth has no `load` command yet (vs docker load)' });
-  else b.skipped.push({ id: `load/${ds.name}`, reason: 'pending: `berth load` exists but the comparison with docker load (fresh daemon per run) is not wired up yet' });
+  const id = `load/${ds.name}`;
+  const unmet = !b.ctx.avail.berth.has('load') ? 'berth has no `load` command yet' : process.getuid?.() !== 0 ? 'needs root (dockerd, and an overlay2 store)' : undefined;
+  if (unmet !== undefined) {
+    b.skipped.push({ id, reason: unmet });
+    return;
+  }
+  const berthRoot = b.ctx.scratch.path('load', ds.name, 'berth-root');
+  const dockerRoot = b.ctx.scratch.path('load', ds.name, 'docker-root');
+  const dockerd = new FreshDockerd();
+  const reset = async (): Promise<void> => {
+    await dockerd.stop();
+    await b.ctx.scratch.fresh(berthRoot);
+    await b.ctx.scratch.fresh(dockerRoot);
+  };
+  b.add({
+    id, dataset: ds.name, what: 'docker-archive into an empty store (overlay2) vs docker load into a fresh dockerd data root',
+    sides: [
+      { role: 'berth', tool: 'berth load', cmd: b.berth('--root', berthRoot, 'load', '-q', '--driver', 'overlay2', '-i', ds.dockerArchive), prepare: reset },
+      {
+        role: 'peer', tool: 'docker load', cmd: { argv: [DOCKER_BIN, '-H', LOAD_DOCKER_HOST, 'load', '-q', '-i', ds.dockerArchive] },
+        prepare: async () => {
+          await reset();
+          await dockerd.restart(dockerRoot);
+        },
+        daemon: () => dockerd.pid,
+      },
+    ],
+    goal: { ratio: 0.5 }, inputs: [ds.dockerArchive], basisBytes: ds.tarBytes, slow: ds.name !== 'debian', teardown: reset,
+  }, { berth: 'load', tools: ['dockerd'] });
+}
+
+/** A command whose argv is read when it runs: the registry's port is known only once it started. */
+function lazy(argv: () => readonly string[]): Command {
+  return {
+    get argv() {
+      return argv();
+    },
+  };
+}
+
+/**
+ * push and pull against a local registry (one per case, plain HTTP on 127.0.0.1): berth copy vs
+ * skopeo copy, both naming the registry insecure. push empties the registry's storage before
+ * every run, or the second run would find every blob there and skip it; pull reads an image
+ * pushed once by skopeo (untimed) into a fresh OCI layout in the scratch directory.
+ */
+function registryCases(b: Builder, ds: Dataset): void {
+  const oci = `oci:${ds.oci}:latest`;
+  const repo = `bench/${ds.name}:latest`;
+  const slow = ds.name === 'bigfile';
+  const registry = (name: string): Registry => {
+    const dir = b.ctx.scratch.path('registry', `${name}-${ds.name}`);
+    return new Registry(dir, path.join(dir, 'storage'));
+  };
+  const stop = (r: Registry, ...outputs: string[]) => async (): Promise<void> => {
+    await r.stop();
+    for (const p of [r.dir, ...outputs]) await b.ctx.scratch.fresh(p);
+  };
+  const needs = { berth: 'copy', tools: ['skopeo', REGISTRY_BIN] };
+
+  const push = registry('push');
+  const emptyStorage = async (): Promise<void> => {
+    await push.ensure();
+    await b.ctx.scratch.fresh(push.storage, { mkdir: true });
+  };
+  const pushTo = (): string => `docker://${push.host}/${repo}`;
+  b.add({
+    id: `push/${ds.name}`, dataset: ds.name, what: 'OCI layout → registry (empty storage each run)',
+    sides: [
+      { role: 'berth', tool: 'berth copy', cmd: lazy(() => [...b.ctx.berth, '--insecure', push.host, 'copy', '-q', oci, pushTo()]), prepare: emptyStorage },
+      { role: 'peer', tool: 'skopeo copy', cmd: lazy(() => ['skopeo', 'copy', '-q', '--dest-tls-verify=false', oci, pushTo()]), prepare: emptyStorage },
+    ],
+    goal: { ratio: 0.8 }, inputs: ds.ociBlobs, basisBytes: ds.tarBytes, slow, teardown: stop(push),
+  }, needs);
+
+  const pull = registry('pull');
+  const pullFrom = (): string => `docker://${pull.host}/${repo}`;
+  let seeded: Promise<void> | undefined;
+  const seed = (): Promise<void> => {
+    seeded ??= pull.ensure().then(() => run(['skopeo', 'copy', '-q', '--dest-tls-verify=false', oci, pullFrom()]));
+    return seeded;
+  };
+  const out = (name: string): string => b.ctx.scratch.path('pull', ds.name, name);
+  const fresh = (p: string) => async (): Promise<void> => {
+    await seed();
+    await b.ctx.scratch.fresh(p);
+  };
+  b.add({
+    id: `pull/${ds.name}`, dataset: ds.name, what: 'registry → OCI layout (tmpfs)',
+    sides: [
+      { role: 'berth', tool: 'berth copy', cmd: lazy(() => [...b.ctx.berth, '--insecure', pull.host, 'copy', '-q', pullFrom(), `oci:${out('berth')}:latest`]), prepare: fresh(out('berth')) },
+      { role: 'peer', tool: 'skopeo copy', cmd: lazy(() => ['skopeo', 'copy', '-q', '--src-tls-verify=false', pullFrom(), `oci:${out('skopeo')}:latest`]), prepare: fresh(out('skopeo')) },
+    ],
+    goal: { ratio: 0.8 }, inputs: [], basisBytes: ds.tarBytes, slow,
+    teardown: async () => {
+      seeded = undefined;
+      await stop(pull, out('berth'), out('skopeo'))();
+    },
+  }, needs);
 }
 
 /** export: the flattened rootfs as one tar, vs `docker export` of a created container of the same image. */
@@ -262,6 +374,7 @@ export function buildCases(ctx: Context, withLimits: boolean): CaseList {
     exportCases(b, ds);
     saveCase(b, ds);
     loadCase(b, ds);
+    registryCases(b, ds);
     if (withLimits) limitCases(b, ds);
   }
   return b;

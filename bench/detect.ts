@@ -38,7 +38,7 @@ function onPath(tool: string): boolean {
   return false;
 }
 
-const PEER_TOOLS = ['skopeo', 'umoci', 'docker', 'dockerd', 'sha256sum', 'openssl', 'zstd', 'gzip', 'tar', 'cat'];
+const PEER_TOOLS = ['skopeo', 'umoci', 'docker', 'dockerd', 'docker-registry', 'sha256sum', 'openssl', 'zstd', 'gzip', 'tar', 'cat'];
 
 export function detect(berthBin: string): Available {
   const help = (args: string[]): string => execFileSync(process.execPath, [berthBin, ...args], { encoding: 'utf8' });

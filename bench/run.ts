@@ -9,9 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { buildCases, type Case, type Context } from './cases.js';
 import { datasetNames, ensureData, type Data, type DatasetName } from './datasets.js';
 import { detect } from './detect.js';
-import { DOCKER_HOST, stopDockerd } from './dockerd.js';
+import { DOCKER_HOST, FreshDockerd, LOAD_DOCKER_HOST, stopDockerd } from './dockerd.js';
 import { cleanupMeasure, killRunning } from './measure.js';
 import { parseOptions, type BenchOptions } from './options.js';
+import { Registry } from './registry.js';
 import { caseRecord, machine, markdown, mergeCases, type Results, type Substitutions } from './report.js';
 import { runCase, type CaseResult } from './runner.js';
 import { Scratch } from './scratch.js';
@@ -50,6 +51,13 @@ async function previousResults(file: string): Promise<Results | undefined> {
   }
 }
 
+/** Every daemon the cases started (each case stops its own; this covers interrupts and failures). */
+async function stopDaemons(): Promise<void> {
+  await Registry.stopAll();
+  await FreshDockerd.stopAll();
+  await stopDockerd();
+}
+
 function selected(id: string, opts: BenchOptions): boolean {
   return opts.only === undefined || opts.only.test(id);
 }
@@ -82,17 +90,21 @@ async function main(argv: readonly string[]): Promise<number> {
   const stop = (): void => {
     // Leave no multi-GiB outputs in tmpfs when interrupted.
     killRunning();
-    void stopDockerd().then(() => scratch.cleanup()).finally(() => process.exit(130));
+    void stopDaemons().then(() => scratch.cleanup()).finally(() => process.exit(130));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  const subst: Substitutions = [
+  const fixedSubst: Substitutions = [
     [scratch.dir, '$SCRATCH'], [opts.data, '$DATA'], [REPO + path.sep, './'], [process.execPath, 'node'], [DOCKER_HOST, 'unix://$BENCH_DOCKERD/docker.sock'],
+    [LOAD_DOCKER_HOST, 'unix://$BENCH_DOCKERD_LOAD/docker.sock'],
   ];
+  // Registry ports are picked when a case starts its registry.
+  const substitutions = (): Substitutions => [...fixedSubst, ...Registry.hosts.map((h): [string, string] => [h, '$REGISTRY'])];
   // A partial run (--only) updates its cases in the previous results instead of dropping the rest.
   const previous = opts.only !== undefined ? await previousResults(opts.out) : undefined;
   const results: CaseResult[] = [];
   const save = async (): Promise<Results> => {
+    const subst = substitutions();
     const out: Results = {
       date: new Date().toISOString(), machine: machine(),
       settings: { runs: opts.runs, slowRuns: opts.slowRuns, warmup: opts.warmup, scratchOnTmpfs: scratch.tmpfs, berthCommands: [...avail.berth] },
@@ -114,7 +126,7 @@ async function main(argv: readonly string[]): Promise<number> {
       await save();
     }
   } finally {
-    await stopDockerd();
+    await stopDaemons();
     await scratch.cleanup();
     await cleanupMeasure();
   }

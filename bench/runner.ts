@@ -5,6 +5,7 @@
 import os from 'node:os';
 import type { Case, Side } from './cases.js';
 import { measure, run, type Sample } from './measure.js';
+import { addDaemon, peakRssKiB, processCpu, resetPeakRss } from './procstat.js';
 
 export interface SideResult {
   readonly side: Side;
@@ -36,7 +37,12 @@ async function warmInputs(inputs: readonly string[]): Promise<void> {
 
 async function once(side: Side): Promise<Sample> {
   await side.prepare?.();
-  return measure(side.cmd);
+  const pid = side.daemon?.();
+  if (pid === undefined) return measure(side.cmd);
+  await resetPeakRss(pid);
+  const before = await processCpu(pid);
+  const client = await measure(side.cmd);
+  return addDaemon(client, before, await processCpu(pid), await peakRssKiB(pid));
 }
 
 function fmt(s: Sample): string {
@@ -66,5 +72,8 @@ export async function runCase(c: Case, plan: RunPlan): Promise<CaseResult> {
     const msg = (err as Error).message.split('\n').slice(0, 6).join('\n');
     plan.log(`  ${c.id} FAILED: ${msg}`);
     return { c, sides: results, error: msg, load: load() };
+  } finally {
+    // Daemons the case started (registry, dockerd) end with it; a failure here only gets logged.
+    await c.teardown?.().catch((err: unknown) => plan.log(`  ${c.id} teardown: ${(err as Error).message}`));
   }
 }
