@@ -15,7 +15,7 @@ import { registerRegistryCommands } from './commands/registry.js';
 import { registerUiCommand } from './commands/ui.js';
 import { registerContainerCommands } from './commands/container.js';
 import { registerMutateCommands } from './commands/mutate.js';
-import { configureLimits, DEFAULT_LIMITS, resetLimits, type Limits } from '../src/index.js';
+import { configureLimits, DEFAULT_LIMITS, resetLimits, type Limits } from './api.js';
 import { reportError, UsageError, type Io } from './output.js';
 
 function version(): string {

@@ -2,7 +2,7 @@
  * Output helpers shared by the commands: human sizes, tables, JSON, the tree drawing, progress
  * on a terminal, and the one table that maps error codes to exit codes.
  */
-import { isBerthError, shortDigest, toBerthError, type TreeNode } from '../src/index.js';
+import { isBerthError, shortDigest, toBerthError, type TreeNode } from './api.js';
 
 export interface Io {
   readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };

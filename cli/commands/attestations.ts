@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import {
   BerthError, attestationsOf, shortDigest,
   type AttestationManifestInfo, type AttestationStatementInfo, type AttestationsResult, type ProvenanceAttestation, type SbomAttestation,
-} from '../../src/index.js';
+} from '../api.js';
 import { humanSize, parseFormat, table, writeJson } from '../output.js';
 import { platformOption, type CommandContext } from './read.js';
 

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import {
   commitContainer, containerDiff, containerLayerToFile, createContainer, exportContainerToFile, listContainers, mountContainer, removeContainer, unmountContainer,
   type ContainersResult, type DiffMode,
-} from '../../src/index.js';
+} from '../api.js';
 import { humanSize, parseFormat, table, UsageError, writeJson, type Io } from '../output.js';
 import type { CommandContext } from './read.js';
 

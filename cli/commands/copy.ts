@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import {
   copyReferences, parsePlatform, shortDigest, type CopyEvent, type CopyReferenceOptions, type Descriptor, type Platform,
-} from '../../src/index.js';
+} from '../api.js';
 import { humanSize, UsageError, type Io } from '../output.js';
 import type { CommandContext } from './read.js';
 

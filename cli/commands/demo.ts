@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { inspectReference, treeOf, verifyReference } from '../../src/index.js';
+import { inspectReference, treeOf, verifyReference } from '../api.js';
 import { renderTree } from '../output.js';
 import { renderInspect } from './read.js';
 import type { CommandContext } from './read.js';

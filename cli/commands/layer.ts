@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import {
   diffImages, exportFlattened, exportFlattenedToFile, layersOf, listFiles, readFile, shortDigest, unpack,
   type DiffEntry, type FileInfo,
-} from '../../src/index.js';
+} from '../api.js';
 import { humanSize, parseFormat, table, UsageError, writeJson, type Io } from '../output.js';
 import { platformOption, type CommandContext } from './read.js';
 

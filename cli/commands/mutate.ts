@@ -4,7 +4,7 @@
  * docker-archive:, docker://) through the copy engine.
  */
 import type { Command } from 'commander';
-import { appendLayer, retagImage, setImageConfig, type MutateOptions, type MutateResult } from '../../src/index.js';
+import { appendLayer, retagImage, setImageConfig, type MutateOptions, type MutateResult } from '../api.js';
 import { UsageError, writeJson, type Io } from '../output.js';
 import type { CommandContext } from './read.js';
 

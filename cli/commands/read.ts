@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import {
   inspectReference, openBlobByDigest, parseDigest, parsePlatform, platformsOf, rawConfigOf, rawManifestOf, shortDigest, treeOf,
   type InspectResult, type Platform,
-} from '../../src/index.js';
+} from '../api.js';
 import { humanSize, parseFormat, renderTree, table, UsageError, writeJson, type Io } from '../output.js';
 
 export interface CommandContext {

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import {
   configureRegistry, copyReferences, deleteManifest, isRegistryName, listCatalog, listTags, loadImages, login, logout, manifestDigest, parsePlatform, referrersOf,
   shortDigest,
-} from '../../src/index.js';
+} from '../api.js';
 import { humanSize, parseFormat, table, UsageError, writeJson, type Io } from '../output.js';
 import { copyOptions, progressDisplay } from './copy.js';
 import { renderLoad } from './store.js';
@@ -31,9 +31,9 @@ export function registerRegistryCommands(program: Command, ctx: CommandContext):
     .option('--insecure <host>', 'registry host[:port] that may use plain HTTP or unverified TLS (repeatable)', collect)
     .option('--ca-file <file>', 'extra trusted CA certificate (PEM) for registries (repeatable; SSL_CERT_FILE is read too)', collect)
     .option('--creds <user:password>', 'registry credentials (instead of those in the docker config.json)');
-  // every run starts from the defaults, then the flags of this command line
-  configureRegistry({ env: io.env });
-  program.hook('preAction', () => {
+  // every run starts from the defaults, then the flags of this command line (set before each
+  // action rather than at registration, so that --help never loads the registry client)
+  program.hook('preAction', async () => {
     const o = program.opts<GlobalRegistryOptions>();
     let creds;
     if (o.creds !== undefined) {
@@ -41,7 +41,7 @@ export function registerRegistryCommands(program: Command, ctx: CommandContext):
       if (colon <= 0) throw new UsageError('--creds must be USER:PASSWORD');
       creds = { username: o.creds.slice(0, colon), password: o.creds.slice(colon + 1) };
     }
-    configureRegistry({
+    await configureRegistry({
       env: io.env,
       ...(o.insecure ? { insecure: o.insecure } : {}),
       ...(o.caFile ? { caFiles: o.caFile } : {}),
@@ -182,12 +182,12 @@ function registerTransfer(program: Command, ctx: CommandContext, verb: 'push' | 
     .option('-q, --quiet', 'print nothing but errors')
     .action((src: string, dst: string | undefined, flags: TransferFlags) => ctx.run(async () => {
       if (verb === 'pull' && dst === undefined) {
-        if (!isRegistryName(src)) throw new UsageError(`pull: the source must be a registry reference docker://HOST/REPO[:TAG] (got "${src}"; use berth load for other places)`);
+        if (!(await isRegistryName(src))) throw new UsageError(`pull: the source must be a registry reference docker://HOST/REPO[:TAG] (got "${src}"; use berth load for other places)`);
         return pullToStore(io, src, flags);
       }
       if (dst === undefined) throw new UsageError(`${verb}: a destination is required`);
-      if (verb === 'push' && !isRegistryName(dst)) throw new UsageError(`push: the destination must be a registry reference docker://HOST/REPO[:TAG] (got "${dst}"; use berth copy for other places)`);
-      if (verb === 'pull' && !isRegistryName(src)) throw new UsageError(`pull: the source must be a registry reference docker://HOST/REPO[:TAG] (got "${src}"; use berth copy for other places)`);
+      if (verb === 'push' && !(await isRegistryName(dst))) throw new UsageError(`push: the destination must be a registry reference docker://HOST/REPO[:TAG] (got "${dst}"; use berth copy for other places)`);
+      if (verb === 'pull' && !(await isRegistryName(src))) throw new UsageError(`pull: the source must be a registry reference docker://HOST/REPO[:TAG] (got "${src}"; use berth copy for other places)`);
       if (flags.referrers !== 'keep' && flags.referrers !== 'drop') throw new UsageError(`--referrers must be keep or drop, got "${flags.referrers}"`);
       const opts = { ...copyOptions({ ...flags }, dst), referrers: flags.referrers as 'keep' | 'drop' };
       const display = progressDisplay(io, flags.quiet !== true);

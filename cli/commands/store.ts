@@ -8,7 +8,7 @@ import {
   configureStore, configureStoreWrites, fsckStore, gcStore, listStoreImages, loadImages, parsePlatform, removeStoreImages, saveStoreImages, storeHistory,
   tagStoreImage, traceStore,
   type FsckResult, type GcResult, type LoadResult, type RemoveResult, type StoreHistoryResult, type StoreImagesResult, type TraceResult,
-} from '../../src/index.js';
+} from '../api.js';
 import { parseFormat, table, UsageError, writeJson, type Io } from '../output.js';
 import type { CommandContext } from './read.js';
 
@@ -214,10 +214,10 @@ export function registerStoreCommands(program: Command, ctx: CommandContext): vo
   const io: Io = ctx.io;
   program.option('--root <dir>', 'the local image store (a Docker data root) for store:NAME and bare NAME[:TAG] references (default: $BERTH_ROOT, else $XDG_DATA_HOME/berth, else ~/.local/share/berth)');
   program.option('--allow-write', 'let load, tag, rmi, gc and copy to store: change a data root berth did not create (never one a running dockerd uses)');
-  program.hook('preAction', () => {
+  program.hook('preAction', async () => {
     const { root, allowWrite } = program.opts() as { root?: string; allowWrite?: boolean };
-    configureStore({ ...(root !== undefined ? { root } : {}), env: io.env });
-    configureStoreWrites({ allowWrite: allowWrite === true });
+    await configureStore({ ...(root !== undefined ? { root } : {}), env: io.env });
+    await configureStoreWrites({ allowWrite: allowWrite === true });
   });
 
   program

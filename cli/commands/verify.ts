@@ -1,6 +1,6 @@
 /** `berth verify`: the deep check; exit 1 with one line per problem. */
 import type { Command } from 'commander';
-import { verifyReference } from '../../src/index.js';
+import { verifyReference } from '../api.js';
 import { humanSize, parseFormat, progress, writeJson } from '../output.js';
 import type { CommandContext } from './read.js';
 
