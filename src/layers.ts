@@ -19,6 +19,7 @@ import { resolveImage, type ResolvedImage } from './image/resolve.js';
 import { extractLayers, type ExtractLimits, type ExtractResult } from './layer/extract.js';
 import { flattenUnion, wantedEntries } from './layer/flatten.js';
 import { LayerUnion, type BodyRef, type NodeType, type UnionNode } from './layer/union.js';
+import { FileIndex, FileIndexCache } from './layer/file-index.js';
 import { parseImageName } from './transports/all.js';
 import type { ImageSource } from './transports/transport.js';
 import type { ReadOptions } from './images.js';
@@ -84,6 +85,24 @@ async function buildUnion(img: OpenedImage, upTo: number | undefined, opts: IoOp
   return union;
 }
 
+export { FileIndexCache };
+export type { FileIndexCacheStats } from './layer/file-index.js';
+
+export interface IndexOptions {
+  /**
+   * Keeps the file index of each image (by manifest digest and layers applied) for later calls:
+   * the layers are read once, then listings and lookups cost no layer read at all.
+   */
+  readonly fileIndexCache?: FileIndexCache;
+}
+
+/** The path index of layers 0..upTo (default all), from the cache when one is given. */
+async function fileIndexOf(img: OpenedImage, upTo: number | undefined, opts: IoOptions & IndexOptions): Promise<FileIndex> {
+  const build = async (): Promise<FileIndex> => FileIndex.fromUnion(await buildUnion(img, upTo, opts));
+  const cache = opts.fileIndexCache;
+  return cache === undefined ? build() : cache.get(img.image.descriptor.digest, (upTo ?? img.openers.length - 1) + 1, build);
+}
+
 /** Opens a source that stays open until the returned stream ends (or fails). */
 async function* withSourceStream(text: string, opts: IoOptions, fn: (src: ImageSource) => AsyncIterable<Uint8Array>): ByteStream {
   const ref = await parseImageName(text);
@@ -138,9 +157,9 @@ export interface LayersResult {
 }
 
 /** Every layer of one image with what it does to the filesystem (reads every layer once). */
-export async function layersOf(text: string, opts: ReadOptions = {}): Promise<LayersResult> {
+export async function layersOf(text: string, opts: ReadOptions & IndexOptions = {}): Promise<LayersResult> {
   return withImage(text, opts, async (img) => {
-    const union = await buildUnion(img, undefined, opts);
+    const ix = await fileIndexOf(img, undefined, opts);
     const history = new Map<number, LayerInfo['history']>();
     for (const row of historyForLayers(img.image.config!)) {
       if (row.layerIndex === undefined || row.entry === undefined) continue;
@@ -149,7 +168,7 @@ export async function layersOf(text: string, opts: ReadOptions = {}): Promise<La
         ...(e.created ? { created: e.created } : {}), ...(e.created_by ? { createdBy: e.created_by } : {}), ...(e.comment ? { comment: e.comment } : {}),
       });
     }
-    const layers = union.layers.map((s): LayerInfo => {
+    const layers = ix.layers.map((s): LayerInfo => {
       const desc = img.image.manifest.layers[s.index]!;
       return {
         index: s.index, digest: desc.digest, mediaType: desc.mediaType, size: desc.size, diffId: img.diffIds[s.index]!,
@@ -160,7 +179,7 @@ export async function layersOf(text: string, opts: ReadOptions = {}): Promise<La
     const sum = (f: (l: LayerInfo) => number): number => layers.reduce((n, l) => n + f(l), 0);
     return {
       reference: img.reference, manifest: img.image.descriptor.digest, layers,
-      totals: { size: sum((l) => l.size), uncompressedSize: sum((l) => l.uncompressedSize), fileBytes: sum((l) => l.fileBytes), wastedBytes: sum((l) => l.wastedBytes), files: union.count() },
+      totals: { size: sum((l) => l.size), uncompressedSize: sum((l) => l.uncompressedSize), fileBytes: sum((l) => l.fileBytes), wastedBytes: sum((l) => l.wastedBytes), files: ix.count() },
     };
   });
 }
@@ -189,7 +208,7 @@ export interface FileInfo {
   readonly layer: number;
 }
 
-export interface ListOptions extends ReadOptions {
+export interface ListOptions extends ReadOptions, IndexOptions {
   /** Directory or file to list (default `/`); symlinks on the way are followed inside the image, the last one only with a trailing `/`. */
   readonly path?: string;
   /** The filesystem as of this layer (layers 0..N applied); default all. */
@@ -209,46 +228,75 @@ function displayPath(clean: string): string {
   return `/${clean}`;
 }
 
-function fileInfo(path: string, n: UnionNode, links: ReadonlyMap<BodyRef, number>): FileInfo {
-  const nlink = n.body === undefined ? 1 : links.get(n.body) ?? 1;
+function fileInfo(ix: FileIndex, id: number, path: string): FileInfo {
+  const n = ix.entry(id, path);
   return {
-    path: displayPath(path), type: n.type, mode: n.mode, uid: n.uid, gid: n.gid, size: n.type === 'file' ? n.size : 0, mtime: n.mtime,
+    path: displayPath(path), type: n.type, mode: n.mode, uid: n.uid, gid: n.gid, size: n.size, mtime: n.mtime,
     ...(n.type === 'symlink' ? { linkTarget: n.linkname } : {}),
     ...(n.type === 'char' || n.type === 'block' ? { device: { major: n.devmajor, minor: n.devminor } } : {}),
-    ...(nlink > 1 ? { links: nlink } : {}),
+    ...(n.links > 1 ? { links: n.links } : {}),
     layer: n.layer,
   };
 }
 
-function linkCounts(union: LayerUnion): Map<BodyRef, number> {
-  const m = new Map<BodyRef, number>();
-  for (const [, n] of union.walk()) if (n.body !== undefined) m.set(n.body, (m.get(n.body) ?? 0) + 1);
-  return m;
+function checkLayer(img: OpenedImage, layer: number | undefined, doing: string): void {
+  const count = img.openers.length;
+  if (layer !== undefined && (!Number.isInteger(layer) || layer < 0 || layer >= count)) {
+    throw new BerthError('BERTH_USAGE', `${doing} ${img.reference}: no layer ${layer} (the image has ${count}, numbered from 0)`, { want: `0…${count - 1}`, got: layer });
+  }
 }
 
-/** Lists files of the union (children of a directory, or the whole subtree). */
+/** Lists files of the union (children of a directory, or the whole subtree): O(entries listed) once the index is built. */
 export async function listFiles(text: string, opts: ListOptions = {}): Promise<ListResult> {
   return withImage(text, opts, async (img) => {
-    const count = img.openers.length;
-    if (opts.layer !== undefined && (!Number.isInteger(opts.layer) || opts.layer < 0 || opts.layer >= count)) {
-      throw new BerthError('BERTH_USAGE', `listing ${img.reference}: no layer ${opts.layer} (the image has ${count}, numbered from 0)`, { want: `0…${count - 1}`, got: opts.layer });
-    }
-    const union = await buildUnion(img, opts.layer, opts);
+    checkLayer(img, opts.layer, 'listing');
+    const ix = await fileIndexOf(img, opts.layer, opts);
     const asked = opts.path ?? '/';
-    const { path, node } = await union.resolve(asked, { followFinal: asked.endsWith('/') || asked.endsWith('/.') });
-    if (node === undefined) throw new BerthError('BERTH_NOT_FOUND', `${img.reference}: no ${JSON.stringify(asked)} in the image${opts.layer !== undefined ? ` as of layer ${opts.layer}` : ''}`, { subject: asked });
-    const links = linkCounts(union);
+    const { path, id } = await ix.resolve(asked, { followFinal: asked.endsWith('/') || asked.endsWith('/.') });
+    if (id < 0) throw new BerthError('BERTH_NOT_FOUND', `${img.reference}: no ${JSON.stringify(asked)} in the image${opts.layer !== undefined ? ` as of layer ${opts.layer}` : ''}`, { subject: asked });
     const entries: FileInfo[] = [];
-    if (node.type !== 'directory') entries.push(fileInfo(path, node, links));
+    if (ix.typeOf(id) !== 'directory') entries.push(fileInfo(ix, id, path));
     else if (opts.recursive === true) {
-      for (const [p, n] of union.walk(path, node)) if (p !== path) entries.push(fileInfo(p, n, links));
+      for (const [i, p] of ix.walk(id)) if (i !== id) entries.push(fileInfo(ix, i, p));
     } else {
-      for (const [p, n] of union.walk(path, node)) {
-        if (p === path) continue;
-        if (p.lastIndexOf('/') === (path === '' ? -1 : path.length)) entries.push(fileInfo(p, n, links));
-      }
+      const prefix = path === '' ? '' : `${path}/`;
+      for (const i of ix.children(id)) entries.push(fileInfo(ix, i, prefix + ix.nameOf(i)));
     }
-    return { reference: img.reference, path: displayPath(path), layers: opts.layer !== undefined ? opts.layer + 1 : count, entries };
+    return { reference: img.reference, path: displayPath(path), layers: opts.layer !== undefined ? opts.layer + 1 : img.openers.length, entries };
+  });
+}
+
+export interface SearchOptions extends ReadOptions, IndexOptions {
+  /** Entries returned at most (default 500); `total` still counts every match. */
+  readonly limit?: number;
+  /** The filesystem as of this layer (layers 0..N applied); default all. */
+  readonly layer?: number;
+}
+
+export interface SearchResult {
+  readonly reference: string;
+  readonly query: string;
+  /** Paths that match, in the whole image. */
+  readonly total: number;
+  /** The first `limit` of them, in walk order (depth first, by name). */
+  readonly entries: readonly FileInfo[];
+}
+
+/** Paths of the image (`/a/b`) holding `query`, case-insensitively. */
+export async function searchFiles(text: string, query: string, opts: SearchOptions = {}): Promise<SearchResult> {
+  return withImage(text, opts, async (img) => {
+    checkLayer(img, opts.layer, 'searching');
+    const limit = opts.limit ?? 500;
+    const ix = await fileIndexOf(img, opts.layer, opts);
+    const q = query.toLowerCase();
+    const entries: FileInfo[] = [];
+    let total = 0;
+    for (const [i, p] of ix.walk()) {
+      if (i === 0 || !displayPath(p).toLowerCase().includes(q)) continue;
+      total++;
+      if (entries.length < limit) entries.push(fileInfo(ix, i, p));
+    }
+    return { reference: img.reference, query, total, entries };
   });
 }
 
@@ -262,18 +310,19 @@ export interface ReadFileResult {
 }
 
 /** The content of one regular file of the image, following symlinks inside the image root only. */
-export async function readFile(text: string, path: string, opts: ReadOptions = {}): Promise<ReadFileResult> {
+export async function readFile(text: string, path: string, opts: ReadOptions & IndexOptions = {}): Promise<ReadFileResult> {
   const ref = await parseImageName(text);
   const src = await ref.openSource(opts);
   try {
     const img = await openImage(src, opts);
-    const union = await buildUnion(img, undefined, opts);
-    const r = await union.resolve(path, { followFinal: true });
-    if (r.node === undefined) throw new BerthError('BERTH_NOT_FOUND', `${img.reference}: no ${JSON.stringify(path)} in the image`, { subject: path });
-    if (r.node.type !== 'file' || r.node.body === undefined) {
-      throw new BerthError('BERTH_UNSUPPORTED', `${img.reference}: ${JSON.stringify(path)} is a ${r.node.type}, not a regular file`, { subject: path, got: r.node.type });
+    const ix = await fileIndexOf(img, undefined, opts);
+    const r = await ix.resolve(path, { followFinal: true });
+    if (r.id < 0) throw new BerthError('BERTH_NOT_FOUND', `${img.reference}: no ${JSON.stringify(path)} in the image`, { subject: path });
+    const node = ix.entry(r.id, r.path);
+    if (node.type !== 'file' || node.body === undefined) {
+      throw new BerthError('BERTH_UNSUPPORTED', `${img.reference}: ${JSON.stringify(path)} is a ${node.type}, not a regular file`, { subject: path, got: node.type });
     }
-    const body = r.node.body;
+    const body = node.body;
     async function* content(): ByteStream {
       try {
         const wanted = new Map([[body.layer, new Map([[body.entry, true]])]]);

@@ -59,4 +59,5 @@ test('search across 200k paths returns at most the cap', async () => {
   const r = (await api(explorer.url, 'search', { ref, q: 'f1' })).json as SearchResponse;
   assert.equal(r.total, 100_000, 'f100000 … f199999');
   assert.equal(r.entries.length, LIMITS.searchMax);
+  assert.equal(explorer.stats.fileIndex.builds, 1, 'listings and search share one index of the image');
 });

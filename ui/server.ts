@@ -10,9 +10,9 @@ import { readFile as readFs, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  attestationsOf, diffImages, inspectReference, isBerthError, layersOf, listFiles, listStoreImages, openBlobByDigest, parsePlatform,
-  platformsOf, rawConfigOf, rawManifestOf, readFile, storeRoot, traceStore, treeOf, withSource,
-  type ErrorCode, type FileInfo, type Platform,
+  attestationsOf, diffImages, FileIndexCache, inspectReference, isBerthError, layersOf, listFiles, listStoreImages, openBlobByDigest, parsePlatform,
+  platformsOf, rawConfigOf, rawManifestOf, readFile, searchFiles, storeRoot, traceStore, treeOf, withSource,
+  type ErrorCode, type FileIndexCacheStats, type FileInfo, type Platform,
 } from '../src/index.js';
 import {
   API_HEADER, FILE_HEADERS, LIMITS,
@@ -39,6 +39,8 @@ export interface ExplorerOptions {
 /** Counts of library calls, for tests that check the server does bounded work. */
 export interface ExplorerStats {
   readonly calls: Record<string, number>;
+  /** Path indexes built (one pass over an image's layers each) and requests served from one. */
+  readonly fileIndex: FileIndexCacheStats;
 }
 
 export interface Explorer {
@@ -340,7 +342,9 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 type Route = (q: URLSearchParams, res: ServerResponse) => Promise<void>;
 
 class App {
-  readonly stats: ExplorerStats = { calls: {} };
+  /** Path indexes of the images opened lately (by manifest digest): the layers are read once per image, not per request. */
+  private readonly fileIndexCache = new FileIndexCache(4);
+  readonly stats: ExplorerStats = { calls: {}, fileIndex: this.fileIndexCache.stats };
   private readonly refs: readonly string[];
   private readonly sample: string;
   private readonly webRoot: string;
@@ -367,7 +371,7 @@ class App {
       '/api/inspect': (q, res) => this.json(res, 'inspectReference', () => inspectReference(param(q, 'ref', true), withPlatform({}, platformParam(q)))),
       '/api/platforms': (q, res) => this.json(res, 'platformsOf', () => platformsOf(param(q, 'ref', true))),
       '/api/attestations': (q, res) => this.json(res, 'attestationsOf', () => attestationsOf(param(q, 'ref', true), withPlatform({}, platformParam(q)))),
-      '/api/layers': (q, res) => this.json(res, 'layersOf', () => layersOf(param(q, 'ref', true), withPlatform({}, platformParam(q)))),
+      '/api/layers': (q, res) => this.json(res, 'layersOf', () => layersOf(param(q, 'ref', true), withPlatform({ fileIndexCache: this.fileIndexCache }, platformParam(q)))),
       '/api/files': (q, res) => this.files(q, res),
       '/api/search': (q, res) => this.search(q, res),
       '/api/changes': (q, res) => this.changes(q, res),
@@ -561,7 +565,7 @@ class App {
     const key = JSON.stringify([ref, platformKey(platform), dir, layer ?? -1]);
     return this.dirCache.get(key, async () => {
       this.count('listFiles');
-      const r = await listFiles(ref, withPlatform({ path: dir, ...(layer !== undefined ? { layer } : {}) }, platform));
+      const r = await listFiles(ref, withPlatform({ path: dir, fileIndexCache: this.fileIndexCache, ...(layer !== undefined ? { layer } : {}) }, platform));
       const all = r.entries.map(entry).sort(byPath);
       return { reference: r.reference, path: r.path, layers: r.layers, total: all.length, offset: 0, entries: [], all };
     });
@@ -571,7 +575,7 @@ class App {
     const key = JSON.stringify([ref, platformKey(platform), layer ?? -1]);
     return this.treeCache.get(key, async () => {
       this.count('listFiles(recursive)');
-      const r = await listFiles(ref, withPlatform({ path: '/', recursive: true, ...(layer !== undefined ? { layer } : {}) }, platform));
+      const r = await listFiles(ref, withPlatform({ path: '/', recursive: true, fileIndexCache: this.fileIndexCache, ...(layer !== undefined ? { layer } : {}) }, platform));
       return r.entries;
     });
   }
@@ -594,15 +598,9 @@ class App {
     const platform = platformParam(q);
     const query = param(q, 'q', true).toLowerCase();
     const limit = intParam(q, 'limit', LIMITS.searchMax, LIMITS.searchMax);
-    const all = await this.wholeTree(ref, platform, undefined);
-    const hits: FileEntry[] = [];
-    let total = 0;
-    for (const f of all) {
-      if (!f.path.toLowerCase().includes(query)) continue;
-      total++;
-      if (hits.length < limit) hits.push(entry(f));
-    }
-    const body: SearchResponse = { reference: ref, query, total, entries: hits.sort(byPath) };
+    this.count('searchFiles');
+    const r = await searchFiles(ref, query, withPlatform({ limit, fileIndexCache: this.fileIndexCache }, platform));
+    const body: SearchResponse = { reference: ref, query, total: r.total, entries: r.entries.map(entry).sort(byPath) };
     sendJson(res, body);
   }
 
@@ -648,7 +646,7 @@ class App {
     const p = imagePathParam(q);
     const partial = param(q, 'partial') === '1';
     this.count('readFile');
-    const r = await readFile(ref, p, withPlatform({}, platform));
+    const r = await readFile(ref, p, withPlatform({ fileIndexCache: this.fileIndexCache }, platform));
     if (r.size > LIMITS.previewBytes && !partial) {
       await discard(r.stream);
       throw new HttpError(413, 'TOO_LARGE', `${r.path} is ${r.size} bytes: previews show files up to ${LIMITS.previewBytes} bytes (ask for the first ${LIMITS.partialBytes} with partial=1)`, {

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { ByteStream } from '../io/stream.js';
+import { writeTar, type TarWriteEntry } from '../tar/writer.js';
+import { FileIndex, FileIndexCache } from './file-index.js';
+import { LayerUnion } from './union.js';
+
+type E = { name: string; type?: TarWriteEntry['header']['type']; body?: string; linkname?: string; mode?: number; uid?: number; devmajor?: number };
+
+function layer(entries: readonly E[]): ByteStream {
+  return writeTar(entries.map((e): TarWriteEntry => {
+    const type = e.type ?? (e.name.endsWith('/') ? 'directory' : 'file');
+    return {
+      header: {
+        name: e.name, type, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}), ...(e.mode !== undefined ? { mode: e.mode } : {}),
+        ...(e.uid !== undefined ? { uid: e.uid } : {}), ...(e.devmajor !== undefined ? { devmajor: e.devmajor, devminor: 7 } : {}),
+      },
+      ...(type === 'file' ? { body: new TextEncoder().encode(e.body ?? '') } : {}),
+    };
+  }));
+}
+
+async function build(layers: ReadonlyArray<readonly E[]>): Promise<{ union: LayerUnion; ix: FileIndex }> {
+  const union = new LayerUnion();
+  for (const l of layers) await union.addLayer(layer(l));
+  return { union, ix: FileIndex.fromUnion(union) };
+}
+
+/** Every field a listing shows, per path, in walk order. */
+function fromUnion(u: LayerUnion): string[] {
+  const links = new Map<unknown, number>();
+  for (const [, n] of u.walk()) if (n.body !== undefined) links.set(n.body, (links.get(n.body) ?? 0) + 1);
+  return [...u.walk()].map(([p, n]) => JSON.stringify([
+    p, n.type, n.mode, n.uid, n.gid, n.type === 'file' ? n.size : 0, n.mtime, n.linkname, n.devmajor, n.devminor, n.layer,
+    n.body === undefined ? null : [n.body.layer, n.body.entry, n.body.size], n.body === undefined ? 1 : links.get(n.body),
+  ]));
+}
+
+function fromIndex(ix: FileIndex): string[] {
+  return [...ix.walk()].map(([id, p]) => {
+    const e = ix.entry(id, p);
+    assert.equal(ix.pathOf(id), p);
+    return JSON.stringify([
+      e.path, e.type, e.mode, e.uid, e.gid, e.size, e.mtime, e.linkname, e.devmajor, e.devminor, e.layer,
+      e.body === undefined ? null : [e.body.layer, e.body.entry, e.body.size], e.links,
+    ]);
+  });
+}
+
+const STACK: ReadonlyArray<readonly E[]> = [
+  [
+    { name: 'etc/' }, { name: 'etc/passwd', body: 'root' }, { name: 'etc/hosts', body: 'h' }, { name: 'opt/app/', mode: 0o700 },
+    { name: 'opt/app/a', body: 'a' }, { name: 'opt/app/sub/b', body: 'b' }, { name: 'gone/x', body: 'x' },
+    { name: 'bin/sh', body: 'sh' }, { name: 'bin/bash', type: 'link', linkname: 'bin/sh' }, { name: 'dev/null', type: 'char', devmajor: 1 },
+    { name: 'usr/lib/', uid: 5 }, { name: 'lib', type: 'symlink', linkname: 'usr/lib' }, { name: 'usr/lib/libc.so', body: 'c' },
+  ],
+  [
+    { name: 'etc/.wh.hosts' }, { name: 'opt/app/.wh..wh..opq' }, { name: 'opt/app/new', body: 'n' }, { name: 'gone', body: 'now a file' },
+    { name: 'etc/passwd', body: 'root2', mode: 0o600 }, { name: 'z/é', body: 'accent' }, { name: 'z/\u{1F600}', body: 'astral' }, { name: 'z/\uFF01', body: 'bmp' },
+  ],
+];
+
+test('the index lists exactly what the union holds: whiteouts, opaque dirs, hard links, source layers', async () => {
+  const { union, ix } = await build(STACK);
+  assert.deepEqual(fromIndex(ix), fromUnion(union));
+  assert.equal(ix.count(), union.count());
+  assert.equal(ix.lookup('etc/hosts'), -1, 'whited out');
+  assert.equal(ix.lookup('opt/app/a'), -1, 'hidden by the opaque marker');
+  assert.equal(ix.lookup('opt/app/sub'), -1);
+  assert.equal(ix.entry(ix.lookup('opt/app/new')).layer, 1);
+  assert.equal(ix.entry(ix.lookup('opt/app')).layer, 1, 'an opaque directory belongs to the layer that marks it');
+  assert.equal(ix.entry(ix.lookup('gone')).type, 'file');
+  assert.equal(ix.entry(ix.lookup('etc/passwd')).layer, 1);
+  assert.equal(ix.entry(ix.lookup('etc/passwd')).mode, 0o600);
+  assert.equal(ix.entry(ix.lookup('bin/bash')).links, 2);
+  assert.deepEqual(ix.entry(ix.lookup('bin/bash')).body, ix.entry(ix.lookup('bin/sh')).body);
+  assert.equal(ix.entry(ix.lookup('dev/null')).devmajor, 1);
+  assert.deepEqual(ix.layers.map((s) => [s.whiteouts, s.opaqueDirs]), union.layers.map((s) => [s.whiteouts, s.opaqueDirs]));
+});
+
+test('children are O(children), in name order (bytewise UTF-8), and found by binary search', async () => {
+  const { union, ix } = await build(STACK);
+  for (const [id, p] of ix.walk()) {
+    if (ix.typeOf(id) !== 'directory') {
+      assert.equal(ix.children(id).length, 0);
+      continue;
+    }
+    const want = [...union.walk(p)].map(([q]) => q).filter((q) => q !== p && q.lastIndexOf('/') === (p === '' ? -1 : p.length));
+    const got = [...ix.children(id)].map((c) => ix.pathOf(c));
+    assert.deepEqual(got, want, `children of ${JSON.stringify(p)}`);
+    for (const c of ix.children(id)) assert.equal(ix.child(id, ix.nameOf(c)), c);
+    assert.equal(ix.child(id, 'no-such-name'), -1);
+  }
+  assert.deepEqual([...ix.children(ix.lookup('z'))].map((c) => ix.nameOf(c)), ['é', '\uFF01', '\u{1F600}']);
+});
+
+test('a subtree is one id range, and resolve follows symlinks inside the root only', async () => {
+  const { union, ix } = await build(STACK);
+  const usr = ix.lookup('usr');
+  const { from, to } = ix.subtree(usr);
+  assert.deepEqual([...ix.walk(usr)].map(([, p]) => p), [...union.walk('usr')].map(([p]) => p));
+  assert.equal(to - from, 3);
+  assert.deepEqual(await ix.resolve('/lib/libc.so'), { path: 'usr/lib/libc.so', id: ix.lookup('usr/lib/libc.so') });
+  assert.equal((await ix.resolve('/lib', { followFinal: false })).id, ix.lookup('lib'));
+  assert.equal((await ix.resolve('/../../etc/passwd')).id, ix.lookup('etc/passwd'));
+  assert.equal((await ix.resolve('/nope/x')).id, -1);
+  assert.throws(() => ix.entry(ix.size), /no node/);
+});
+
+test('the cache keys by manifest digest and layer count, shares builds, evicts the least recently used', async () => {
+  const a = (await build([[{ name: 'a', body: 'A' }]])).ix;
+  const b = (await build([[{ name: 'b', body: 'B' }]])).ix;
+  const cache = new FileIndexCache(2);
+  let builds = 0;
+  const make = (ix: FileIndex) => async () => { builds++; return ix; };
+  const [x, y] = await Promise.all([cache.get('sha256:aa', 1, make(a)), cache.get('sha256:aa', 1, make(b))]);
+  assert.equal(x, a);
+  assert.equal(y, a, 'concurrent requests share one build');
+  assert.equal(await cache.get('sha256:bb', 1, make(b)), b, 'another manifest never gets the first one\'s index');
+  assert.equal(await cache.get('sha256:aa', 0, make(b)), b, 'fewer layers applied is another index');
+  assert.equal(builds, 3);
+  assert.deepEqual(cache.stats, { builds: 3, hits: 1 });
+  assert.deepEqual(cache.keys(), ['sha256:bb 1', 'sha256:aa 0']);
+  await assert.rejects(cache.get('sha256:cc', 1, async () => { throw new Error('boom'); }), /boom/);
+  await new Promise((r) => setImmediate(r));
+  assert.ok(!cache.keys().includes('sha256:cc 1'), 'a failed build is forgotten');
+  assert.throws(() => new FileIndexCache(0), /positive integer/);
+});
