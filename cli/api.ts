@@ -41,6 +41,7 @@ export const readFile = lazy(layers, 'readFile');
 export const exportFlattenedToFile = lazy(layers, 'exportFlattenedToFile');
 export const unpack = lazy(layers, 'unpack');
 export const diffImages = lazy(layers, 'diffImages');
+export const searchFiles = lazy(layers, 'searchFiles');
 /** Synchronous in the library (it returns a stream): the facade loads when the stream is first read. */
 export function exportFlattened(...args: Parameters<typeof import('../src/layers.js').exportFlattened>): ByteStream {
   return (async function* () {
