@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ByteStream } from '../io/stream.js';
+import { toBytes, type ByteStream } from '../io/stream.js';
 import { writeTar, type TarWriteEntry } from '../tar/writer.js';
 import { FileIndex, FileIndexCache } from './file-index.js';
+import { wantedEntries } from './flatten.js';
 import { LayerUnion } from './union.js';
 
 type E = { name: string; type?: TarWriteEntry['header']['type']; body?: string; linkname?: string; mode?: number; uid?: number; devmajor?: number };
@@ -125,4 +126,34 @@ test('the cache keys by manifest digest and layer count, shares builds, evicts t
   await new Promise((r) => setImmediate(r));
   assert.ok(!cache.keys().includes('sha256:cc 1'), 'a failed build is forgotten');
   assert.throws(() => new FileIndexCache(0), /positive integer/);
+});
+
+test('wantedEntries stops parsing after the last wanted entry but still reads the layer to its end', async () => {
+  const entries: E[] = [{ name: 'a', body: 'A' }, { name: 'b', body: 'B' }, { name: 'c', body: 'C' }];
+  let tail = 0;
+  // A layer whose last bytes fail (as a digest mismatch does at the end of a verifying stream).
+  const failing = async (): Promise<ByteStream> => (async function* () {
+    yield* layer(entries);
+    tail++;
+    throw new Error('digest mismatch at the end');
+  })();
+  const got: string[] = [];
+  await assert.rejects((async () => {
+    for await (const { entry } of wantedEntries([failing], new Map([[0, new Map([[0, 'a']])]]))) got.push(new TextDecoder().decode(await toBytes(entry.body())));
+  })(), /digest mismatch/);
+  assert.deepEqual(got, ['A']);
+  assert.equal(tail, 1, 'the rest of the layer was read');
+  let closed = false;
+  const watched = async (): Promise<ByteStream> => (async function* () {
+    try {
+      yield* layer(entries);
+    } finally {
+      closed = true;
+    }
+  })();
+  for await (const { item } of wantedEntries([watched], new Map([[0, new Map([[1, 'b'], [2, 'c']])]]))) {
+    assert.equal(item, 'b');
+    break;
+  }
+  assert.ok(closed, 'a consumer that stops early closes the layer');
 });

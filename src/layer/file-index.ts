@@ -249,8 +249,14 @@ export class FileIndex {
 
 function sortNames(children: Map<string, UnionNode>): string[] {
   const names = [...children.keys()];
-  for (const name of names) if (/[\uD800-\uDFFF]/.test(name)) return names.sort(compareNames);
-  return names.sort();
+  // Layers are mostly written in name order: then the insertion order is the answer, without a sort.
+  let sorted = true;
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    if (/[\uD800-\uDFFF]/.test(name)) return names.sort(compareNames);
+    if (sorted && i > 0 && !(names[i - 1]! < name)) sorted = false;
+  }
+  return sorted ? names : names.sort();
 }
 
 export interface FileIndexCacheStats {

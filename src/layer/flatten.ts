@@ -6,6 +6,7 @@
  * once, in order, and copying each visible body straight from the layer to the output.
  * Hard links (paths sharing one body) come out as one regular file followed by type-1 links.
  */
+import { BerthError } from '../core/errors.js';
 import type { ByteStream, IoOptions, Opener } from '../io/stream.js';
 import type { TarHeader } from '../tar/header.js';
 import { readTar, type TarEntry } from '../tar/reader.js';
@@ -24,10 +25,26 @@ export async function* wantedEntries<T>(layers: readonly Opener[], wanted: Reado
     if (items.size === 0) continue;
     const open = layers[layer];
     if (open === undefined) throw new RangeError(`no opener for layer ${layer}`);
-    const stream = await open(opts);
-    for await (const entry of readTar(stream, opts.signal ? { signal: opts.signal } : {})) {
-      const item = items.get(entry.index);
-      if (item !== undefined) yield { layer, entry, item };
+    const it = (await open(opts))[Symbol.asyncIterator]();
+    // The tar reader gets a view it cannot close: after the last wanted entry, the rest of the
+    // layer is drained without parsing (a verifying opener still checks every byte at its end).
+    const view: ByteStream = { [Symbol.asyncIterator]: () => ({ next: () => it.next(), return: () => Promise.resolve({ done: true, value: undefined }) }) };
+    let left = items.size;
+    let drained = false;
+    try {
+      for await (const entry of readTar(view, opts.signal ? { signal: opts.signal } : {})) {
+        const item = items.get(entry.index);
+        if (item === undefined) continue;
+        yield { layer, entry, item };
+        if (--left === 0) break;
+      }
+      for (;;) {
+        if (opts.signal?.aborted === true) throw new BerthError('BERTH_ABORTED', `reading layer ${layer}: aborted`, { cause: opts.signal.reason });
+        if ((await it.next()).done === true) break;
+      }
+      drained = true;
+    } finally {
+      if (!drained) await it.return?.();
     }
   }
 }
