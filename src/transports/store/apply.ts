@@ -18,9 +18,10 @@
  */
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { constants, createWriteStream } from 'node:fs';
-import { chmod, lchown, link, lstat, lutimes, mkdir, open, readdir, readlink, rm, symlink, unlink } from 'node:fs/promises';
-import nodePath from 'node:path';
+import {
+  chmodSync, closeSync, constants, createWriteStream, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
+  readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeSync,
+} from 'node:fs';
 import { promisify } from 'node:util';
 import { createGzip } from 'node:zlib';
 import { createDigester, type Digest } from '../../core/digest.js';
@@ -28,8 +29,9 @@ import { BerthError, withContext } from '../../core/errors.js';
 import { limits as configuredLimits } from '../../io/limits.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
 import { DEFAULT_MAX_UNPACKED_BYTES, DEFAULT_MAX_UNPACKED_ENTRIES } from '../../layer/extract.js';
-import { cleanEntryName, parentOf, resolveInRoot, type PathProbe, type ProbeResult } from '../../layer/safe-path.js';
-import { classifyEntry } from '../../layer/whiteout.js';
+import { cleanEntryName, parentOf, resolveInRoot, type ProbeResult } from '../../layer/safe-path.js';
+import { fastCleanName } from '../../layer/union.js';
+import { classifyEntry, WHITEOUT_PREFIX } from '../../layer/whiteout.js';
 import type { TarHeader } from '../../tar/header.js';
 import { readTar, type TarEntry } from '../../tar/reader.js';
 import { disassembleTar, encodeTarSplitRecord, type TarSplitRecord } from '../../tar/split.js';
@@ -223,7 +225,7 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
     }
     await ts.end();
     await a.finish();
-    return { diffId: got, size: opts.mode === 'overlay' ? await overlaySize(dir) : a.headerBytes, tarBytes: digester.bytes, entries: a.entries, unprivileged: a.unprivilegedSummary() };
+    return { diffId: got, size: opts.mode === 'overlay' ? overlaySize(dir) : a.headerBytes, tarBytes: digester.bytes, entries: a.entries, unprivileged: a.unprivilegedSummary() };
   } catch (err) {
     ts.destroy();
     throw err;
@@ -231,15 +233,20 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
 }
 
 /** overlay2's `size`: lstat sizes of every non-directory under `dir`, each hard-linked inode once. */
-export async function overlaySize(dir: string): Promise<number> {
+export function overlaySize(dir: string): number {
+  // synchronous calls: a thread-pool round trip per file cost more than the lstat itself
   let total = 0;
   const seen = new Set<string>();
-  const walk = async (d: string): Promise<void> => {
-    for (const name of await readdir(d)) {
-      const p = nodePath.join(d, name);
-      const st = await lstat(p);
+  const walk = (d: string): void => {
+    for (const ent of readdirSync(d, { withFileTypes: true })) {
+      const p = `${d}/${ent.name}`;
+      if (ent.isDirectory()) {
+        walk(p);
+        continue;
+      }
+      const st = lstatSync(p);
       if (st.isDirectory()) {
-        await walk(p);
+        walk(p);
         continue;
       }
       if (st.nlink > 1) {
@@ -250,17 +257,32 @@ export async function overlaySize(dir: string): Promise<number> {
       total += st.size;
     }
   };
-  await walk(dir);
+  walk(dir);
   return total;
 }
 
+const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+const LAYER_TYPES = new Set(['file', 'directory', 'symlink', 'link', 'char', 'block', 'fifo']);
+
+/**
+ * Speed, as in layer/extract.ts: per-entry calls are synchronous (a thread-pool round trip costs
+ * more than the call on a small file), and directories this applier made or lstat-checked are
+ * remembered as safe, so an entry whose parent is known is created directly with O_EXCL and
+ * only an existing path takes the general route (lstat each component, remove, create).
+ * Removing a directory forgets every safe directory: nothing is trusted past a change made here.
+ */
 class LayerApplier {
   entries = 0;
   /** Sum of the tar headers' sizes (vfs's `size`). */
   headerBytes = 0;
   private readonly privileged: boolean;
+  private readonly uid = process.getuid?.();
+  private readonly gid = process.getgid?.();
   private readonly dirs = new Map<string, DirMeta>();
   private readonly touched = new Set<string>();
+  /** Root-relative directories that are real directories all the way down (made or checked here). */
+  private readonly safeDirs = new Set<string>();
   private readonly xattrs: XattrWrite[] = [];
   private readonly whiteouts: Array<{ rel: string; uid: number; gid: number }> = [];
   private readonly skipped = emptyUnprivileged();
@@ -270,14 +292,16 @@ class LayerApplier {
   }
 
   private host(rel: string): string {
-    return rel === '' ? this.root : nodePath.join(this.root, rel);
+    // rel is always clean (no empty, `.` or `..` components), so joining is concatenation.
+    if (rel === '') return this.root;
+    return this.root === '/' ? `/${rel}` : `${this.root}/${rel}`;
   }
 
-  private readonly probe: PathProbe = async (rel: string): Promise<ProbeResult> => {
+  private readonly probe = (rel: string): ProbeResult => {
     const p = this.host(rel);
     try {
-      const s = await lstat(p);
-      if (s.isSymbolicLink()) return { kind: 'symlink', target: await readlink(p) };
+      const s = lstatSync(p);
+      if (s.isSymbolicLink()) return { kind: 'symlink', target: readlinkSync(p) };
       return s.isDirectory() ? { kind: 'directory' } : { kind: 'other' };
     } catch (err) {
       if (isMissing(err)) return { kind: 'absent' };
@@ -285,10 +309,21 @@ class LayerApplier {
     }
   };
 
+  private isSafeDir(rel: string): boolean {
+    return rel === '' || this.safeDirs.has(rel);
+  }
+
+  /** Removes whatever is at `rel` (rm does not follow symlinks); a directory makes every safe directory suspect. */
+  private remove(rel: string, kind: ProbeResult['kind']): void {
+    if (kind === 'directory') this.safeDirs.clear();
+    else this.safeDirs.delete(rel);
+    rmSync(this.host(rel), { recursive: true, force: true });
+  }
+
   /** A missing (or non-directory) parent becomes a directory 0755, as dockerd's MkdirAll makes it. */
-  private readonly repair = async (rel: string, found: ProbeResult): Promise<void> => {
-    if (found.kind !== 'absent') await rm(this.host(rel), { recursive: true, force: true });
-    await mkdir(this.host(rel), 0o755);
+  private readonly repair = (rel: string, found: ProbeResult): void => {
+    if (found.kind !== 'absent') this.remove(rel, found.kind);
+    mkdirSync(this.host(rel), 0o755);
     this.touch(rel);
   };
 
@@ -309,15 +344,15 @@ class LayerApplier {
     const h = entry.header;
     if (h.type === 'g') return;
     if (h.type === 'file') this.headerBytes += h.size;
-    const clean = cleanEntryName(h.name);
-    const role = classifyEntry(clean);
-    if (role.kind === 'meta') return;
-    if (role.kind === 'opaque') {
+    const clean = fastCleanName(h.name) ?? cleanEntryName(h.name);
+    const role = clean.includes(WHITEOUT_PREFIX) ? classifyEntry(clean) : undefined;
+    if (role?.kind === 'meta') return;
+    if (role?.kind === 'opaque') {
       const r = await resolveInRoot(role.dir, this.probe, { followFinal: true, repair: this.repair });
-      if (r.last.kind !== 'directory') await this.repair(r.path, r.last);
+      if (r.last.kind !== 'directory') this.repair(r.path, r.last);
       this.touch(r.path);
       if (this.opts.mode === 'naive') {
-        await this.hideChildren(r.path);
+        this.hideChildren(r.path);
       } else if (this.privileged) {
         this.xattrs.push({ path: r.path === '' ? '.' : r.path, name: 'trusted.overlay.opaque', value: new Uint8Array([0x79]) });
       } else {
@@ -325,10 +360,10 @@ class LayerApplier {
       }
       return;
     }
-    if (role.kind === 'whiteout') {
+    if (role?.kind === 'whiteout') {
       const d = await resolveInRoot(role.dir, this.probe, { followFinal: true, ...(this.opts.mode === 'overlay' ? { repair: this.repair } : {}) });
       if (this.opts.mode === 'overlay') {
-        if (d.last.kind !== 'directory') await this.repair(d.path, d.last);
+        if (d.last.kind !== 'directory') this.repair(d.path, d.last);
         this.touch(d.path);
         if (this.privileged) this.whiteouts.push({ rel: d.path === '' ? role.name : `${d.path}/${role.name}`, uid: h.uid, gid: h.gid });
         else this.skipped.whiteouts++;
@@ -336,23 +371,27 @@ class LayerApplier {
       }
       if (d.missingParent || d.last.kind !== 'directory') return;
       const target = d.path === '' ? role.name : `${d.path}/${role.name}`;
-      const t = await this.probe(target);
-      if (t.kind !== 'absent') await this.hide(target, t);
+      const t = this.probe(target);
+      if (t.kind !== 'absent') this.hide(target, t);
       return;
     }
     if (clean === '') return; // the layer directory itself keeps the driver's metadata
-    if (!['file', 'directory', 'symlink', 'link', 'char', 'block', 'fifo'].includes(h.type)) {
+    if (!LAYER_TYPES.has(h.type)) {
       throw new BerthError('BERTH_UNSUPPORTED', `entry type ${JSON.stringify(h.typeflag)} is not supported in a layer`, { got: h.typeflag });
     }
+    // Fast path: the parent is a known real directory and nothing is at the entry's path yet.
+    if (h.type !== 'link' && this.isSafeDir(parentOf(clean)) && (await this.createNew(clean, h, entry))) return;
     const r = await resolveInRoot(clean, this.probe, { followFinal: false, repair: this.repair });
     const rel = r.path;
     const host = this.host(rel);
+    this.safeDirs.add(parentOf(rel)); // every component before the last is a real directory now
     this.touch(rel);
     if (h.type === 'directory') {
       if (r.last.kind !== 'directory') {
-        if (r.last.kind !== 'absent') await rm(host, { recursive: true, force: true });
-        await mkdir(host, 0o700);
+        if (r.last.kind !== 'absent') this.remove(rel, r.last.kind);
+        mkdirSync(host, 0o700);
       }
+      this.safeDirs.add(rel);
       this.dirs.set(rel, { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
       this.queueXattrs(rel, h);
       return;
@@ -368,23 +407,23 @@ class LayerApplier {
       if (t.path === rel) return;
     }
     if (r.last.kind === 'directory') {
-      await rm(host, { recursive: true, force: true });
+      this.remove(rel, 'directory');
       this.dirs.delete(rel);
     } else if (r.last.kind !== 'absent') {
-      await unlink(host);
+      this.safeDirs.delete(rel);
+      unlinkSync(host);
     }
     switch (h.type) {
       case 'file':
-        await this.writeFile(host, h, entry.body());
+        await this.writeFile(openSync(host, NEW_FILE, 0o600), h, entry);
         this.queueXattrs(rel, h);
         break;
       case 'link':
-        await link(linkTarget!, host);
+        linkSync(linkTarget!, host);
         break;
       case 'symlink':
-        await symlink(h.linkname, host);
-        await this.own(host, h);
-        await lutimes(host, h.mtime, h.mtime);
+        symlinkSync(h.linkname, host);
+        this.symlinkMeta(host, h);
         this.queueXattrs(rel, h);
         break;
       default:
@@ -397,27 +436,57 @@ class LayerApplier {
     }
   }
 
-  private async own(host: string, h: TarHeader): Promise<void> {
-    if (this.privileged) await lchown(host, h.uid, h.gid);
-    else if (h.uid !== process.getuid?.() || h.gid !== process.getgid?.()) this.skipped.owners++;
+  /**
+   * Creates a file, directory or symlink at `clean` (whose parent is a safe directory) when
+   * nothing is there: O_EXCL semantics, so an existing path fails with EEXIST and false is
+   * returned with nothing changed (the general route then looks at what is there).
+   */
+  private async createNew(clean: string, h: TarHeader, entry: TarEntry): Promise<boolean> {
+    const host = this.host(clean);
+    let fd = -1;
+    try {
+      if (h.type === 'file') fd = openSync(host, NEW_FILE, 0o600);
+      else if (h.type === 'directory') mkdirSync(host, 0o700);
+      else if (h.type === 'symlink') symlinkSync(h.linkname, host);
+      else return false;
+    } catch (err) {
+      if ((err as { code?: string } | null)?.code === 'EEXIST') return false;
+      throw err;
+    }
+    this.touch(clean);
+    if (h.type === 'file') {
+      await this.writeFile(fd, h, entry);
+    } else if (h.type === 'directory') {
+      this.safeDirs.add(clean);
+      this.dirs.set(clean, { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
+    } else {
+      this.symlinkMeta(host, h);
+    }
+    this.queueXattrs(clean, h);
+    return true;
   }
 
-  private async writeFile(host: string, h: TarHeader, body: ByteStream): Promise<void> {
-    const fh = await open(host, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  private symlinkMeta(host: string, h: TarHeader): void {
+    if (this.privileged) lchownSync(host, h.uid, h.gid);
+    else if (h.uid !== this.uid || h.gid !== this.gid) this.skipped.owners++;
+    lutimesSync(host, h.mtime, h.mtime);
+  }
+
+  /** Writes the body into a new file's descriptor, then owner, mode and times; closes it. */
+  private async writeFile(fd: number, h: TarHeader, entry: TarEntry): Promise<void> {
     try {
-      for await (const chunk of body) {
-        let at = 0;
-        while (at < chunk.length) {
-          const { bytesWritten } = await fh.write(chunk, at, chunk.length - at);
-          at += bytesWritten;
+      if (entry.dataSize > 0) {
+        for await (const chunk of entry.body()) {
+          let at = 0;
+          while (at < chunk.length) at += writeSync(fd, chunk, at, chunk.length - at);
         }
       }
-      if (this.privileged) await fh.chown(h.uid, h.gid);
-      else if (h.uid !== process.getuid?.() || h.gid !== process.getgid?.()) this.skipped.owners++;
-      await fh.chmod(this.diskMode(h.mode, 0o600));
-      await fh.utimes(h.mtime, h.mtime);
+      if (this.privileged) fchownSync(fd, h.uid, h.gid);
+      else if (h.uid !== this.uid || h.gid !== this.gid) this.skipped.owners++;
+      fchmodSync(fd, this.diskMode(h.mode, 0o600));
+      futimesSync(fd, h.mtime, h.mtime);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
 
@@ -425,16 +494,23 @@ class LayerApplier {
     const mode = (h.mode & 0o7777).toString(8).padStart(4, '0');
     if (h.type === 'fifo') await run('mkfifo', ['-m', mode, '--', host]);
     else await run('mknod', ['-m', mode, '--', host, h.type === 'char' ? 'c' : 'b', String(h.devmajor), String(h.devminor)]);
-    const s = await lstat(host);
+    const s = lstatSync(host);
     if (s.isSymbolicLink() || s.isDirectory()) throw new BerthError('BERTH_IO', `creating ${h.type} node: something else appeared at its path`);
-    await lchown(host, h.uid, h.gid);
-    await chmod(host, h.mode & 0o7777);
-    await lutimes(host, h.mtime, h.mtime);
+    lchownSync(host, h.uid, h.gid);
+    chmodSync(host, h.mode & 0o7777);
+    lutimesSync(host, h.mtime, h.mtime);
   }
 
   private queueXattrs(rel: string, h: TarHeader): void {
+    let any = false;
+    for (const k in h.xattrs) {
+      if (Object.hasOwn(h.xattrs, k)) {
+        any = true;
+        break;
+      }
+    }
+    if (!any) return;
     const names = Object.keys(h.xattrs);
-    if (names.length === 0) return;
     // Without root only user.* attributes can be set.
     const settable = this.privileged ? names : names.filter((n) => n.startsWith('user.'));
     if (settable.length < names.length) this.skipped.xattrs++;
@@ -442,26 +518,26 @@ class LayerApplier {
   }
 
   /** naive mode: removes lower content at `rel` (what this layer wrote stays). */
-  private async hide(rel: string, found: ProbeResult): Promise<void> {
+  private hide(rel: string, found: ProbeResult): void {
     if (!this.touched.has(rel)) {
-      await rm(this.host(rel), { recursive: true, force: true });
+      this.remove(rel, found.kind);
       return;
     }
-    if (found.kind === 'directory') await this.hideChildren(rel);
+    if (found.kind === 'directory') this.hideChildren(rel);
   }
 
-  private async hideChildren(rel: string): Promise<void> {
-    for (const name of await readdir(this.host(rel))) {
+  private hideChildren(rel: string): void {
+    for (const name of readdirSync(this.host(rel))) {
       const child = rel === '' ? name : `${rel}/${name}`;
-      await this.hide(child, await this.probe(child));
+      this.hide(child, this.probe(child));
     }
   }
 
   /** True when every component of `rel` but the last is a real directory and the last exists. */
-  private async realPath(rel: string): Promise<boolean> {
+  private realPath(rel: string): boolean {
     const parts = rel === '' || rel === '.' ? [] : rel.split('/');
     for (let i = 0; i < parts.length; i++) {
-      const k = (await this.probe(parts.slice(0, i + 1).join('/'))).kind;
+      const k = this.probe(parts.slice(0, i + 1).join('/')).kind;
       if (k === 'absent') return false;
       if (i < parts.length - 1 && k !== 'directory') return false;
     }
@@ -469,10 +545,10 @@ class LayerApplier {
   }
 
   /** True when every component of `rel` is a real directory (no symlink anywhere). */
-  private async realDir(rel: string): Promise<boolean> {
+  private realDir(rel: string): boolean {
     const parts = rel === '' ? [] : rel.split('/');
     for (let i = 0; i < parts.length; i++) {
-      if ((await this.probe(parts.slice(0, i + 1).join('/'))).kind !== 'directory') return false;
+      if (this.probe(parts.slice(0, i + 1).join('/')).kind !== 'directory') return false;
     }
     return true;
   }
@@ -484,9 +560,9 @@ class LayerApplier {
       for (const w of this.whiteouts) {
         // Its directory must still be a real one all the way down: a later entry of this layer may
         // have replaced it (or an ancestor) with a symlink, and rm/mknod would follow that out.
-        if (!(await this.realDir(parentOf(w.rel)))) continue;
-        const found = await this.probe(w.rel);
-        if (found.kind !== 'absent') await rm(this.host(w.rel), { recursive: true, force: true });
+        if (!this.realDir(parentOf(w.rel))) continue;
+        const found = this.probe(w.rel);
+        if (found.kind !== 'absent') rmSync(this.host(w.rel), { recursive: true, force: true });
         todo.push(w);
       }
       // One shell for a whole batch of mknod calls.
@@ -495,36 +571,36 @@ class LayerApplier {
         await run('/bin/sh', ['-c', 'for f; do mknod -m 000 -- "$f" c 0 0 || exit 1; done', 'sh', ...batch.map((w) => this.host(w.rel))]);
       }
       for (const w of todo) {
-        const st = await lstat(this.host(w.rel));
+        const st = lstatSync(this.host(w.rel));
         if (!st.isCharacterDevice()) throw new BerthError('BERTH_IO', `whiteout ${w.rel}: something else appeared at its path`);
-        await lchown(this.host(w.rel), w.uid, w.gid);
+        lchownSync(this.host(w.rel), w.uid, w.gid);
       }
     }
     if (this.xattrs.length > 0) {
       const ok: XattrWrite[] = [];
-      for (const x of this.xattrs) if (await this.realPath(String(x.path))) ok.push(x);
+      for (const x of this.xattrs) if (this.realPath(String(x.path))) ok.push(x);
       if (xattrTool() === undefined) this.skipped.xattrs += ok.length;
       else await setXattrs(this.root, ok);
     }
     const real = new Map<string, boolean>();
-    const isRealDir = async (rel: string): Promise<boolean> => {
+    const isRealDir = (rel: string): boolean => {
       if (rel === '') return true;
       const known = real.get(rel);
       if (known !== undefined) return known;
-      let ok = await isRealDir(parentOf(rel));
-      if (ok) ok = (await this.probe(rel)).kind === 'directory';
+      let ok = isRealDir(parentOf(rel));
+      if (ok) ok = this.probe(rel).kind === 'directory';
       real.set(rel, ok);
       return ok;
     };
     const paths = [...this.dirs.keys()].sort((a, b) => b.length - a.length);
     for (const rel of paths) {
-      if (!(await isRealDir(rel))) continue;
+      if (!isRealDir(rel)) continue;
       const m = this.dirs.get(rel)!;
       const host = this.host(rel);
-      if (this.privileged) await lchown(host, m.uid, m.gid);
-      else if (m.uid !== process.getuid?.() || m.gid !== process.getgid?.()) this.skipped.owners++;
-      await chmod(host, this.diskMode(m.mode, 0o700));
-      await lutimes(host, m.mtime, m.mtime);
+      if (this.privileged) lchownSync(host, m.uid, m.gid);
+      else if (m.uid !== this.uid || m.gid !== this.gid) this.skipped.owners++;
+      chmodSync(host, this.diskMode(m.mode, 0o700));
+      lutimesSync(host, m.mtime, m.mtime);
     }
   }
 
