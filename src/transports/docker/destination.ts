@@ -14,12 +14,13 @@
  * - Uploaded blobs stay in the registry if the push fails before commit (registries collect them).
  */
 import type { Descriptor } from '../../core/descriptor.js';
-import { createDigester, shortDigest, type Digest } from '../../core/digest.js';
+import { createDigester, digestAlgorithm, shortDigest, type Digest } from '../../core/digest.js';
 import { BerthError } from '../../core/errors.js';
 import { OCI_INDEX, classifyMediaType } from '../../core/media-types.js';
 import { parseDockerReference, type DockerReference } from '../../core/reference.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
 import { verifyBytes } from '../../io/verify.js';
+import { verificationOf } from '../../io/verified-stream.js';
 import type { DestinationCapabilities, DestinationOptions, ImageDestination, ImageReference, NamedRoot } from '../transport.js';
 import { knownBlobLocation, type RegistryClient } from './client.js';
 import { formatRepository } from './reference.js';
@@ -128,16 +129,20 @@ export class RegistryDestination implements ImageDestination {
 
   async putComputed(mediaType: string, data: AsyncIterable<Uint8Array>, opts: IoOptions = {}): Promise<Descriptor> {
     this.checkOpen();
-    const digester = createDigester('sha256');
+    // a stream that verifies itself (the copy engine's, checked against a diff_id) is only counted
+    const v = verificationOf(data);
+    const digester = v !== undefined && digestAlgorithm(v.digest) === 'sha256' ? undefined : createDigester('sha256');
+    let size = 0;
     async function* hashing(): ByteStream {
       for await (const chunk of data) {
-        digester.update(chunk);
+        digester?.update(chunk);
+        size += chunk.length;
         yield chunk;
       }
     }
-    const digest = await this.upload(hashing(), undefined, undefined, `pushing a ${classifyMediaType(mediaType).kind} blob to ${this.repo}`, opts, () => digester.digest());
+    const digest = await this.upload(hashing(), undefined, undefined, `pushing a ${classifyMediaType(mediaType).kind} blob to ${this.repo}`, opts, () => digester?.digest() ?? v!.digest);
     this.blobs.add(digest);
-    return { mediaType, digest, size: digester.bytes };
+    return { mediaType, digest, size };
   }
 
   /**
