@@ -30,6 +30,8 @@ import { setStoreWriteDefaults, storeWriteDefaults, StoreDestination, type Loade
 import { checkStore, type FsckResult } from './transports/store/fsck.js';
 import { collectGarbage, type GcRemoval } from './transports/store/gc.js';
 import { referencedChains, takeInventory } from './transports/store/inventory.js';
+import { RegistryReference } from './transports/docker/transport.js';
+import { referenceName } from './core/reference.js';
 import { assertWritable, failpoint, withStoreLock } from './transports/store/safety.js';
 import { repositoryKeys, rfc3339Nano, StoreWriter } from './transports/store/writer.js';
 
@@ -571,6 +573,8 @@ export async function loadImages(source: string, opts: LoadOptions = {}): Promis
         // As docker load: names that are full references; a bare ref.name tag (`latest`) names nothing.
         const names = opts.tags !== undefined && opts.tags.length > 0 ? opts.tags : carriedNames(r.names).filter((n) => n.includes(':') || n.includes('/'));
         named.push({ descriptor: result.root, names });
+        // As docker pull: the digest the tag resolved to becomes a RepoDigest, the layers' sources are remembered.
+        if (srcRef instanceof RegistryReference) dst.recordPull(result.root.digest, { repository: referenceName(srcRef.docker), digest: r.descriptor.digest });
       }
     } finally {
       await src.close();

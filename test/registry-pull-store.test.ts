@@ -6,7 +6,7 @@
  * destination are refused; `berth pull REF DST` still writes DST.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test, type TestContext } from 'node:test';
@@ -97,4 +97,36 @@ test('pull with no destination loads into the local store and prints Loaded imag
   const notRegistry = await berth('pull', `oci:${dir}:dive`);
   assert.equal(notRegistry.code, 2);
   assert.match(notRegistry.stderr, /use berth load/);
+});
+
+test('pull records what docker pull records: the RepoDigest and each layer\'s registry source', async (t) => {
+  if (!need(t)) return;
+  const root = path.join(work, 'store-meta');
+  const berth = (...argv: string[]) => berthEnv({}, ['--root', root, ...argv]);
+  const ref = `docker://${host}/team/dive:1`;
+  const r = await berth('pull', ref);
+  assert.equal(r.code, 0, r.stderr);
+  const facts = await skopeoFacts(ref);
+  const imageDir = path.join(root, 'image/overlay2');
+  const repos = JSON.parse(await readFile(path.join(imageDir, 'repositories.json'), 'utf8')) as { Repositories: Record<string, Record<string, string>> };
+  assert.deepEqual(repos.Repositories[`${host}/team/dive`], { [`${host}/team/dive:1`]: facts.configDigest, [`${host}/team/dive@${facts.digest}`]: facts.configDigest });
+  const listed = json<{ images: Array<{ repoDigests: string[] }> }>(await berth('images', '--format', 'json'), 'images');
+  assert.deepEqual(listed.images[0]!.repoDigests, [`${host}/team/dive@${facts.digest}`]);
+  const diffIds = json<{ layers: Array<{ diffId: string }> }>(await berth('inspect', '--format', 'json', `store:${host}/team/dive:1`), 'inspect').layers.map((l) => l.diffId);
+  assert.equal(diffIds.length, facts.layers.length);
+  for (const [i, diffId] of diffIds.entries()) {
+    const blob = facts.layers[i]!;
+    const meta = JSON.parse(await readFile(path.join(imageDir, 'distribution/v2metadata-by-diffid/sha256', diffId.slice(7)), 'utf8')) as unknown;
+    assert.deepEqual(meta, [{ Digest: blob, SourceRepository: `${host}/team/dive`, HMAC: '' }]);
+    assert.equal(await readFile(path.join(imageDir, 'distribution/diffid-by-digest/sha256', blob.slice(7)), 'utf8'), diffId);
+  }
+  // pulled again under another name: one more source per layer, the old one kept first
+  await skopeo(['copy', '--src-tls-verify=false', '--dest-tls-verify=false', ref, `docker://${host}/other/dive:1`]);
+  assert.equal((await berth('pull', `docker://${host}/other/dive:1`)).code, 0);
+  const meta = JSON.parse(await readFile(path.join(imageDir, 'distribution/v2metadata-by-diffid/sha256', diffIds[0]!.slice(7)), 'utf8')) as Array<{ SourceRepository: string }>;
+  assert.deepEqual(meta.map((m) => m.SourceRepository), [`${host}/team/dive`, `${host}/other/dive`]);
+  // a plain load from an archive records no registry source
+  const loaded = path.join(work, 'store-load');
+  assert.equal((await berthEnv({}, ['--root', loaded, 'load', '-i', DIVE])).code, 0);
+  await assert.rejects(readFile(path.join(loaded, 'image/overlay2/distribution/v2metadata-by-diffid/sha256', diffIds[0]!.slice(7))), { code: 'ENOENT' });
 });

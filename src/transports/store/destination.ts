@@ -90,11 +90,24 @@ interface ImagePlan {
   readonly chains: readonly Digest[];
   readonly sources: readonly LayerSource[];
   readonly keys: ReadonlyArray<{ repository: string; reference: string; name: string }>;
+  /** The manifest's layer digests (what a registry serves), in order. */
+  readonly layerDigests: readonly Digest[];
+  /** Set when the image was pulled from a registry (recordPull). */
+  readonly pulled: PullRecord | undefined;
+}
+
+/** Where a pulled image came from: what docker pull records besides the tag. */
+export interface PullRecord {
+  /** Full repository name, `docker.io/library/x` or `localhost:5000/app` (v2metadata's SourceRepository). */
+  readonly repository: string;
+  /** The digest the tag resolved to (an index's when the tag names one, as docker records it). */
+  readonly digest: Digest;
 }
 
 export class StoreDestination implements ImageDestination {
   readonly capabilities = STORE_CAPABILITIES;
   private readonly manifests = new Map<string, Uint8Array>();
+  private readonly pulls = new Map<string, PullRecord>();
   private diffIndex: Promise<Map<string, LayerEntry>> | undefined;
   private committed = false;
   private closed = false;
@@ -199,6 +212,16 @@ export class StoreDestination implements ImageDestination {
     this.manifests.set(desc.digest, bytes);
   }
 
+  /**
+   * Marks the image whose manifest is `manifest` as pulled from a registry: commit then writes
+   * the RepoDigest `repo@digest` into repositories.json and distribution/v2metadata-by-diffid and
+   * diffid-by-digest for each layer, as docker pull does.
+   */
+  recordPull(manifest: Digest, from: PullRecord): void {
+    this.checkOpen();
+    this.pulls.set(manifest, from);
+  }
+
   private checkOpen(): void {
     if (this.closed) throw new BerthError('BERTH_USAGE', `writing to ${this.where}: the destination is closed`, { subject: this.where });
   }
@@ -269,7 +292,7 @@ export class StoreDestination implements ImageDestination {
       }
       if (!keys.some((x) => x.reference === k.reference)) keys.push({ repository: k.repository, reference: k.reference, name });
     }
-    return { id: cfg.digest, configBytes, diffIds, chains, sources, keys };
+    return { id: cfg.digest, configBytes, diffIds, chains, sources, keys, layerDigests: manifest.layers.map((l) => l.digest), pulled: this.pulls.get(desc.digest) };
   }
 
   private openLayerSource(src: LayerSource, what: string, opts: IoOptions): ByteStream {
@@ -341,6 +364,12 @@ export class StoreDestination implements ImageDestination {
             (r[k.repository] ??= {})[k.reference] = plan.id;
             tagged.add(plan.id);
           }
+          if (plan.pulled !== undefined) {
+            // docker pull's addDigestReference: a digest reference already naming another image is kept.
+            const k = repositoryKeys(`${plan.pulled.repository}@${plan.pulled.digest}`);
+            const refs = (r[k.repository] ??= {});
+            refs[k.reference] ??= plan.id;
+          }
           const newLayers = plan.chains.filter((c) => prepared.has(c)).length;
           loaded.push({ id: plan.id, names: plan.keys.map((k) => k.reference), moved, layers: plan.chains.length, newLayers });
         }
@@ -352,6 +381,10 @@ export class StoreDestination implements ImageDestination {
         for (const [i, src] of plan.sources.entries()) {
           if (src.kind === 'blob' && src.desc.digest !== plan.diffIds[i]) await this.writer.writeDiffIdByDigest(src.desc.digest, plan.diffIds[i]!).catch(() => undefined);
         }
+      }
+      for (const plan of plans) {
+        if (plan.pulled === undefined) continue;
+        for (const [i, digest] of plan.layerDigests.entries()) await this.writer.addV2Metadata(plan.diffIds[i]!, digest, plan.pulled.repository).catch(() => undefined); // a cache: losing it costs re-downloads only
       }
       this.loaded = loaded;
       const skipped = describeUnprivileged(unprivileged);

@@ -33,6 +33,16 @@ import { failpoint } from './safety.js';
 
 const run = promisify(execFile);
 
+/** One entry of distribution/v2metadata-by-diffid (dockerd's metadata.V2Metadata, field order kept). */
+export interface V2Metadata {
+  readonly Digest: string;
+  readonly SourceRepository: string;
+  readonly HMAC?: string;
+}
+
+/** dockerd keeps the newest 50 sources per layer. */
+const MAX_V2_METADATA = 50;
+
 /** A new cache-id: 64 random hex (dockerd's stringid.GenerateRandomID). */
 export function newCacheId(): string {
   return randomBytes(32).toString('hex');
@@ -233,6 +243,34 @@ export class StoreWriter {
     const dir = path.join(dist, 'diffid-by-digest/sha256');
     await mkdir(dir, { recursive: true, mode: 0o755 });
     await writeFileAtomic(path.join(dir, digestHex(digest)), diffId, { mode: 0o644, fsync: this.fsync });
+  }
+
+  /**
+   * Records that layer `diffId` was pulled as blob `digest` from `repository` (the full name,
+   * `docker.io/library/x`), as dockerd's V2MetadataService.Add: the same entry moves to the end,
+   * at most 50 kept; then diffid-by-digest for the blob. 0644 files in 0755 directories.
+   */
+  async addV2Metadata(diffId: Digest, digest: Digest, repository: string): Promise<void> {
+    if (!diffId.startsWith('sha256:') || !digest.startsWith('sha256:')) return;
+    const dist = path.join(this.imageDir, 'distribution');
+    await mkdir(dist, { recursive: true, mode: 0o700 });
+    const dir = path.join(dist, 'v2metadata-by-diffid/sha256');
+    await mkdir(dir, { recursive: true, mode: 0o755 });
+    const file = path.join(dir, digestHex(diffId));
+    let old: V2Metadata[] = [];
+    try {
+      const v = JSON.parse(await readFile(file, 'utf8')) as unknown;
+      if (Array.isArray(v)) old = v.filter((m): m is V2Metadata => typeof m === 'object' && m !== null && typeof (m as V2Metadata).Digest === 'string');
+    } catch {
+      // missing or unreadable: dockerd starts a new list too
+    }
+    const entry: V2Metadata = { Digest: digest, SourceRepository: repository, HMAC: '' };
+    const list = old.filter((m) => !(m.Digest === entry.Digest && m.SourceRepository === entry.SourceRepository && (m.HMAC ?? '') === ''));
+    list.push(entry);
+    await writeFileAtomic(file, JSON.stringify(list.slice(-MAX_V2_METADATA).map((m) => ({ Digest: m.Digest, SourceRepository: m.SourceRepository, HMAC: m.HMAC ?? '' }))), { mode: 0o644, fsync: this.fsync });
+    const byDigest = path.join(dist, 'diffid-by-digest/sha256');
+    await mkdir(byDigest, { recursive: true, mode: 0o755 });
+    await writeFileAtomic(path.join(byDigest, digestHex(digest)), diffId, { mode: 0o644, fsync: this.fsync });
   }
 
   /** The diff_id distribution/diffid-by-digest knows for a blob digest. */
