@@ -632,10 +632,61 @@ export function checkPath(index: number, maxPath: number, header: { readonly nam
   }
 }
 
-function checkEntries(index: number, maxEntries: number, name: string): void {
+/** BERTH_LIMIT when entry `index` (0-based) is past `maxEntries`. */
+export function checkEntries(index: number, maxEntries: number, name: string): void {
   if (index >= maxEntries) {
     throw new BerthError('BERTH_LIMIT', `${entryLabel(index, name)}: too many entries (want at most ${maxEntries})`, {
       want: maxEntries, got: index + 1, subject: name,
     });
   }
+}
+
+/** Reads buf[pos, end): short reads only when `eof`, else NEED_MORE with `need` = bytes wanted from `start`. */
+class SliceReader implements SyncBlockReader {
+  need = 0;
+  constructor(private readonly buf: Uint8Array, private pos: number, private readonly end: number, private readonly eof: boolean, private readonly start: number) {}
+
+  read(n: number): Uint8Array {
+    const stop = this.pos + n;
+    if (stop > this.end) {
+      if (!this.eof) {
+        this.need = stop - this.start;
+        throw NEED_MORE;
+      }
+      const out = this.buf.subarray(this.pos, this.end);
+      this.pos = this.end;
+      return out;
+    }
+    const out = this.buf.subarray(this.pos, stop);
+    this.pos = stop;
+    return out;
+  }
+
+  get at(): number {
+    return this.pos;
+  }
+}
+
+/** What parseHeaderGroupAt found: the end of the archive, a header group, or how many bytes it needs first. */
+export type HeaderGroupAt =
+  | { readonly kind: 'end'; readonly first: Uint8Array; readonly consumed: number }
+  | { readonly kind: 'entry'; readonly header: TarHeader; readonly dataSize: number; readonly paddingSize: number; readonly consumed: number }
+  | { readonly kind: 'more'; readonly need: number };
+
+/**
+ * The header group at buf[pos, end), parsed and checked exactly as readTar does (same errors).
+ * When the group runs past `end` and more input may follow (`eof` false), returns how many bytes
+ * from `pos` it needs. For readers that scan chunks themselves (scan.ts).
+ */
+export function parseHeaderGroupAt(buf: Uint8Array, pos: number, end: number, eof: boolean, index: number, prevName: string | undefined): HeaderGroupAt {
+  const r = new SliceReader(buf, pos, end, eof, pos);
+  let g: ParsedGroup;
+  try {
+    g = parseHeaderGroup(r, 0, index, prevName);
+  } catch (err) {
+    if (err === NEED_MORE) return { kind: 'more', need: r.need };
+    throw err;
+  }
+  if (g.end) return { kind: 'end', first: g.first, consumed: r.at - pos };
+  return { kind: 'entry', header: g.header, dataSize: g.dataSize, paddingSize: g.paddingSize, consumed: r.at - pos };
 }
