@@ -85,21 +85,28 @@ export class FileIndex {
     const nodes: UnionNode[] = [];
     const parents: number[] = [];
     const names: string[] = [];
-    // Same order as LayerUnion.walk, without building path strings.
-    const stack: Array<[UnionNode, number, string]> = [[union.root, -1, '']];
-    while (stack.length > 0) {
-      const [n, p, name] = stack.pop()!;
+    // Same order as LayerUnion.walk, without building path strings; three parallel stacks (no tuple per node).
+    const stackNode: UnionNode[] = [union.root];
+    const stackParent: number[] = [-1];
+    const stackName: string[] = [''];
+    while (stackNode.length > 0) {
+      const n = stackNode.pop()!;
       const id = nodes.length;
       nodes.push(n);
-      parents.push(p);
-      names.push(name);
-      if (n.children === undefined) continue;
-      const sorted = sortNames(n.children);
-      for (let i = sorted.length - 1; i >= 0; i--) stack.push([n.children.get(sorted[i]!)!, id, sorted[i]!]);
+      parents.push(stackParent.pop()!);
+      names.push(stackName.pop()!);
+      if (n.children === undefined || n.children.size === 0) continue;
+      const [kidNames, kidNodes] = sortedChildren(n.children);
+      for (let i = kidNames.length - 1; i >= 0; i--) {
+        stackNode.push(kidNodes[i]!);
+        stackParent.push(id);
+        stackName.push(kidNames[i]!);
+      }
     }
     const ix = new FileIndex(nodes.length, stats);
+    // Link counts need a pass only when some entry was a hard link (otherwise every body has one path).
     const bodies = new Map<BodyRef, number>();
-    for (const n of nodes) if (n.body !== undefined) bodies.set(n.body, (bodies.get(n.body) ?? 0) + 1);
+    if (union.hasHardLinks) for (const n of nodes) if (n.body !== undefined) bodies.set(n.body, (bodies.get(n.body) ?? 0) + 1);
     for (let id = 0; id < nodes.length; id++) {
       const n = nodes[id]!;
       ix.names[id] = names[id]!;
@@ -113,7 +120,7 @@ export class FileIndex {
       ix.layer[id] = n.layer;
       ix.bodyLayer[id] = n.body?.layer ?? -1;
       ix.bodyEntry[id] = n.body?.entry ?? -1;
-      ix.links[id] = n.body === undefined ? 1 : bodies.get(n.body)!;
+      ix.links[id] = n.body === undefined ? 1 : (bodies.get(n.body) ?? 1);
       if (n.type === 'symlink') ix.linknames.set(id, n.linkname);
       if (n.type === 'char' || n.type === 'block') ix.devices.set(id, [n.devmajor, n.devminor]);
       if (n.xattrs !== undefined) ix.xattrs.set(id, n.xattrs);
@@ -247,16 +254,32 @@ export class FileIndex {
   }
 }
 
-function sortNames(children: Map<string, UnionNode>): string[] {
+/** A directory's children as [names, nodes], in name order. */
+function sortedChildren(children: Map<string, UnionNode>): [string[], UnionNode[]] {
   const names = [...children.keys()];
   // Layers are mostly written in name order: then the insertion order is the answer, without a sort.
   let sorted = true;
   for (let i = 0; i < names.length; i++) {
     const name = names[i]!;
-    if (/[\uD800-\uDFFF]/.test(name)) return names.sort(compareNames);
+    if (hasSurrogate(name)) {
+      sorted = false;
+      names.sort(compareNames);
+      break;
+    }
     if (sorted && i > 0 && !(names[i - 1]! < name)) sorted = false;
   }
-  return sorted ? names : names.sort();
+  if (sorted) return [names, [...children.values()]];
+  if (!names.some(hasSurrogate)) names.sort();
+  return [names, names.map((k) => children.get(k)!)];
+}
+
+/** Whether a name holds a UTF-16 surrogate (then compareNames differs from plain string order). */
+function hasSurrogate(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdfff) return true;
+  }
+  return false;
 }
 
 export interface FileIndexCacheStats {

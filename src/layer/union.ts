@@ -13,9 +13,12 @@
 import { BerthError } from '../core/errors.js';
 import type { ByteStream, IoOptions } from '../io/stream.js';
 import type { TarHeader } from '../tar/header.js';
-import { readTar } from '../tar/reader.js';
+import { scanTar } from '../tar/scan.js';
 import { baseOf, cleanEntryName, parentOf, resolveInRoot, type ProbeResult } from './safe-path.js';
 import { classifyEntry, WHITEOUT_PREFIX, type EntryRole } from './whiteout.js';
+
+/** The header fields the union reads (a TarHeader or a scanTar record). */
+export type UnionHeader = Pick<TarHeader, 'name' | 'type' | 'typeflag' | 'mode' | 'uid' | 'gid' | 'size' | 'mtime' | 'linkname' | 'devmajor' | 'devminor' | 'xattrs'>;
 
 export type NodeType = 'file' | 'directory' | 'symlink' | 'char' | 'block' | 'fifo';
 
@@ -94,6 +97,8 @@ export class LayerUnion {
   readonly root: UnionNode = UnionNode.implicitDir(-1);
   private readonly stats: LayerStats[] = [];
   private wasteDirty = false;
+  /** Whether any hard link was applied (only then can paths share a body). */
+  hasHardLinks = false;
 
   /** Per-layer statistics so far (wasted bytes reflect the layers applied up to now). */
   get layers(): readonly LayerStats[] {
@@ -109,16 +114,17 @@ export class LayerUnion {
     };
     this.stats.push(stats);
     this.wasteDirty = true;
-    const counted = countBytes(stream, (n) => { stats.tarBytes += n; });
-    for await (const entry of readTar(counted, { ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}), ...(opts.signal ? { signal: opts.signal } : {}) })) {
+    // Headers only: bodies are skipped unread, one synchronous pass per chunk.
+    const r = await scanTar(stream, (h) => {
       stats.entries++;
-      this.applyEntry(entry.header, entry.index, stats);
-    }
+      this.applyEntry(h, h.index, stats);
+    }, { ...(opts.maxEntries !== undefined ? { maxEntries: opts.maxEntries } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+    stats.tarBytes = r.bytes;
     return stats;
   }
 
   /** Applies one member of layer `stats.index` (exposed for tests and for callers that read tars themselves). */
-  applyEntry(h: TarHeader, entry: number, stats: LayerStats): void {
+  applyEntry(h: UnionHeader, entry: number, stats: LayerStats): void {
     const L = stats.index;
     if (h.type === 'g') return;
     const where = (): string => `layer ${L} entry ${entry}`;
@@ -159,6 +165,7 @@ export class LayerUnion {
     const existing = parent.children!.get(base);
     let node: UnionNode;
     if (type === 'link') {
+      this.hasHardLinks = true;
       const targetName = cleanEntryName(h.linkname, `${where()} ${JSON.stringify(h.name)}: hard link target`);
       const target = this.lookup(targetName);
       if (target === undefined || target.type === 'directory') {
@@ -299,7 +306,7 @@ export function cleanLookupPath(path: string): string {
   return path.split('/').filter((s) => s !== '' && s !== '.').join('/');
 }
 
-function setMeta(n: UnionNode, h: TarHeader, L: number, entry: number): void {
+function setMeta(n: UnionNode, h: UnionHeader, L: number, entry: number): void {
   n.mode = h.mode;
   n.uid = h.uid;
   n.gid = h.gid;
@@ -370,11 +377,4 @@ export function compareNames(a: string, b: string): number {
   if (a === b) return 0;
   if (/[\uD800-\uDFFF]/.test(a) || /[\uD800-\uDFFF]/.test(b)) return Buffer.compare(Buffer.from(a), Buffer.from(b));
   return a < b ? -1 : 1;
-}
-
-async function* countBytes(src: ByteStream, add: (n: number) => void): ByteStream {
-  for await (const chunk of src) {
-    add(chunk.length);
-    yield chunk;
-  }
 }
