@@ -68,6 +68,13 @@ async function same(bytes: Uint8Array, opts: Limits = {}, chunks: readonly numbe
     assert.equal(got.error, want.error, `chunks of ${size}`);
     if (got.error === undefined) assert.equal(got.bytes, bytes.length);
   }
+  // Headers at every alignment (zlib hands out chunks at any byte offset of its buffers).
+  for (const shift of [1, 2, 3]) {
+    const moved = Buffer.alloc(bytes.length + shift).subarray(shift);
+    moved.set(bytes);
+    const got = await viaScan(moved, moved.length || 1, opts);
+    assert.deepEqual([got.records, got.error], [want.records, want.error], `shifted by ${shift}`);
+  }
   return want;
 }
 

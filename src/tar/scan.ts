@@ -103,22 +103,25 @@ let words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 let highBytes = 0;
 
 /**
- * Sum of the 512 bytes at b[at] (and their count of bytes >= 0x80 in highBytes): four bytes at a
- * time when the block is 4-byte aligned, as chunks from files and zlib are. Two 16-bit lanes of
- * sums cannot carry into each other (at most 2 x 255 x 128), nor four 8-bit lanes of counts (128).
+ * Sum of the 512 bytes at b[at] (and their count of bytes >= 0x80 in highBytes), four bytes at a
+ * time over the 4-byte-aligned part (zlib hands out chunks at any offset), the edges bytewise.
+ * Two 16-bit lanes of sums cannot carry into each other (at most 2 x 255 x 128), nor four 8-bit
+ * lanes of counts (at most 128).
  */
 function byteSum(b: Uint8Array, at: number): number {
   const start = b.byteOffset + at;
-  if ((start & 3) !== 0) {
-    let sum = 0;
-    let high = 0;
-    for (let i = at; i < at + BLOCK_SIZE; i++) {
-      const c = b[i]!;
-      sum += c;
-      high += c >> 7;
-    }
-    highBytes = high;
-    return sum;
+  const head = (4 - (start & 3)) & 3;
+  let sum = 0;
+  let high = 0;
+  for (let i = at, end = at + head; i < end; i++) {
+    const c = b[i]!;
+    sum += c;
+    high += c >> 7;
+  }
+  for (let i = at + head + ((BLOCK_SIZE - head) & ~3), end = at + BLOCK_SIZE; i < end; i++) {
+    const c = b[i]!;
+    sum += c;
+    high += c >> 7;
   }
   if (wordsOf !== b.buffer) {
     wordsOf = b.buffer;
@@ -126,13 +129,13 @@ function byteSum(b: Uint8Array, at: number): number {
   }
   let lanes = 0;
   let highs = 0;
-  for (let i = start >>> 2, end = i + BLOCK_SIZE / 4; i < end; i++) {
+  for (let i = (start + head) >>> 2, end = i + ((BLOCK_SIZE - head) >>> 2); i < end; i++) {
     const w = words[i]!;
     lanes += (w & 0x00ff00ff) + ((w >>> 8) & 0x00ff00ff);
     highs += (w >>> 7) & 0x01010101;
   }
-  highBytes = (highs & 0xff) + ((highs >>> 8) & 0xff) + ((highs >>> 16) & 0xff) + Math.floor(highs / 0x1000000);
-  return (lanes % 0x10000) + Math.floor(lanes / 0x10000);
+  highBytes = high + (highs & 0xff) + ((highs >>> 8) & 0xff) + ((highs >>> 16) & 0xff) + Math.floor(highs / 0x1000000);
+  return sum + (lanes % 0x10000) + Math.floor(lanes / 0x10000);
 }
 
 /** End of the ASCII text at b[start, end) (first NUL or end); -1 when a byte is ≥ 0x80. */
