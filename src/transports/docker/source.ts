@@ -259,35 +259,10 @@ export class RegistrySource implements ImageSource {
     });
     const first = await get(0);
     noteBlobLocation(this.client.host, this.docker.path, desc.digest);
-    return coalesce(resumingStream(first, get, what, desc.size), COALESCE_BYTES);
+    // socket reads pass on as they come (16-64 KiB): gathering them into bigger chunks cost a copy of
+    // every byte and the garbage of it; hashing is as fast per 64 KiB, and the writer batches writes
+    return resumingStream(first, get, what, desc.size);
   }
-}
-
-/** Socket reads (16-64 KiB) gathered into chunks of about this size for the stages after the source. */
-const COALESCE_BYTES = 1024 * 1024;
-
-/**
- * Passes the bytes of `src` on in chunks of at least `min` bytes (the last one may be shorter):
- * every later stage (hashing, progress, writing) then runs once per MiB instead of once per
- * socket read.
- */
-export async function* coalesce(src: ByteStream, min: number): ByteStream {
-  let parts: Uint8Array[] = [];
-  let n = 0;
-  for await (const chunk of src) {
-    if (n === 0 && chunk.length >= min) {
-      yield chunk;
-      continue;
-    }
-    parts.push(chunk);
-    n += chunk.length;
-    if (n >= min) {
-      yield Buffer.concat(parts, n);
-      parts = [];
-      n = 0;
-    }
-  }
-  if (n > 0) yield parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
 }
 
 async function* single(bytes: Uint8Array): ByteStream {

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { isBerthError } from '../../core/errors.js';
-import { mergeIndex, refAnnotations, repoTag } from './layout-writer.js';
+import type { Digest } from '../../core/digest.js';
+import { BlobDirectory, mergeIndex, refAnnotations, repoTag } from './layout-writer.js';
 
 const A = 'sha256:' + 'a'.repeat(64);
 const B = 'sha256:' + 'b'.repeat(64);
@@ -47,5 +52,42 @@ test('mergeIndex adds, keeps, refuses and replaces names', async (t) => {
   });
   await t.test('an unnamed duplicate is not added twice', () => {
     assert.deepEqual(names(mergeIndex(existing, [entry(B)], { overwrite: false, where: 'x' })), ['one=a', '-=b']);
+  });
+});
+
+test('BlobDirectory streams chunks of any size in order, and leaves nothing behind a failed source', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-blobdir-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // 11 MiB in chunks from 1 byte to 300 KiB: several batches, some written while later ones are read
+  const data = randomBytes(11 * 1024 * 1024 + 17);
+  const cuts: Uint8Array[] = [];
+  for (let at = 0, i = 0; at < data.length; i++) {
+    const n = Math.min(data.length - at, [1, 7, 65536, 300 * 1024, 16384, 0][i % 6]!);
+    cuts.push(data.subarray(at, at + n));
+    at += n;
+  }
+  const digest = `sha256:${createHash('sha256').update(data).digest('hex')}` as Digest;
+  const blobs = new BlobDirectory(dir, { where: 'test layout', fsync: false });
+  async function* slow(parts: readonly Uint8Array[], failAt?: number) {
+    for (const [i, p] of parts.entries()) {
+      if (i === failAt) throw new Error('source broke');
+      if (i % 50 === 0) await new Promise((r) => setImmediate(r));
+      yield p;
+    }
+  }
+  await t.test('the file holds the bytes in order', async () => {
+    await blobs.put({ mediaType: 'application/octet-stream', digest, size: data.length }, slow(cuts));
+    assert.ok(Buffer.from(await readFile(blobs.filePath(digest))).equals(data));
+  });
+  await t.test('a source failing after several batches leaves no temp file and no blob', async () => {
+    const other = `sha256:${'c'.repeat(64)}` as Digest;
+    await assert.rejects(blobs.put({ mediaType: 'application/octet-stream', digest: other, size: data.length }, slow(cuts, cuts.length - 3)), /source broke/);
+    assert.deepEqual(await readdir(path.join(dir, 'tmp')), []);
+    await assert.rejects(readFile(blobs.filePath(other)), { code: 'ENOENT' });
+  });
+  await t.test('wrong bytes are refused at the end', async () => {
+    const wrong = [...cuts.slice(0, -1), Buffer.alloc(cuts.at(-1)!.length)];
+    await assert.rejects(blobs.put({ mediaType: 'application/octet-stream', digest, size: data.length }, slow(wrong)), (err: unknown) => isBerthError(err) && err.code === 'BERTH_DIGEST_MISMATCH');
+    assert.deepEqual(await readdir(path.join(dir, 'tmp')), []);
   });
 });

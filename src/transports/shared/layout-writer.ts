@@ -44,12 +44,64 @@ export function writeError(err: unknown, phrase: string): BerthError {
   return withContext(err, phrase);
 }
 
-async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
-  let at = 0;
-  while (at < chunk.length) {
-    const { bytesWritten } = await fh.write(chunk, at, chunk.length - at);
-    at += bytesWritten;
+async function writeAll(fh: FileHandle, chunks: readonly Uint8Array[]): Promise<void> {
+  let rest = chunks;
+  while (rest.length > 0) {
+    let { bytesWritten } = rest.length === 1 ? await fh.write(rest[0]!, 0, rest[0]!.length) : await fh.writev(rest as Uint8Array[]);
+    // a short write: drop what went, write the rest
+    let i = 0;
+    while (i < rest.length && bytesWritten >= rest[i]!.length) bytesWritten -= rest[i++]!.length;
+    rest = i < rest.length && bytesWritten > 0 ? [rest[i]!.subarray(bytesWritten), ...rest.slice(i + 1)] : rest.slice(i);
   }
+}
+
+/** A write starts once this much is gathered; reading goes on while it runs, up to WRITE_AHEAD_BYTES. */
+const WRITE_BATCH_BYTES = 1 << 20;
+const WRITE_AHEAD_BYTES = 8 << 20;
+
+/**
+ * Writes the chunks of `src` to `fh` in order, one writev of the gathered chunks at a time while
+ * the next ones are read (a socket or file read overlaps the write, and small chunks are never
+ * copied together). Chunks belong to the consumer once yielded, as toBytes assumes too.
+ */
+async function writeStream(fh: FileHandle, src: ByteStream, check: () => void): Promise<void> {
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  // fields, not locals: the write's callbacks change them, which TypeScript's narrowing does not see
+  const w: { busy?: Promise<void> | undefined; failure?: { err: unknown } } = {};
+  const start = (): Promise<void> => {
+    const batch = pending;
+    pending = [];
+    pendingBytes = 0;
+    // never rejects: the error is kept and thrown by the loop, so no rejection goes unhandled
+    return writeAll(fh, batch).then(() => {
+      w.busy = undefined;
+    }, (err: unknown) => {
+      w.busy = undefined;
+      w.failure ??= { err };
+    });
+  };
+  const rethrow = (): void => {
+    if (w.failure !== undefined) throw w.failure.err;
+  };
+  try {
+    for await (const chunk of src) {
+      check();
+      rethrow();
+      if (chunk.length === 0) continue;
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes < WRITE_BATCH_BYTES) continue;
+      if (w.busy !== undefined && pendingBytes >= WRITE_AHEAD_BYTES) await w.busy;
+      rethrow();
+      w.busy ??= start();
+    }
+  } finally {
+    // the file handle closes only once no write runs on it
+    await w.busy;
+  }
+  rethrow();
+  if (pending.length > 0) await writeAll(fh, pending);
 }
 
 export interface BlobDirectoryOptions {
@@ -163,10 +215,9 @@ export class BlobDirectory {
     try {
       tmp = await this.tempFile();
       fh = await open(tmp, 'wx', 0o644);
-      for await (const chunk of src) {
+      await writeStream(fh, src, () => {
         if (opts.signal?.aborted) throw new BerthError('BERTH_ABORTED', `${phrase}: aborted`, { cause: opts.signal.reason });
-        await writeAll(fh, chunk);
-      }
+      });
       if (this.opts.fsync !== false) await fh.sync();
       await fh.close();
       fh = undefined;
