@@ -24,6 +24,16 @@ const registry = () => import('../src/registry.js');
 const store = () => import('../src/store.js');
 const containers = () => import('../src/containers.js');
 const mutate = () => import('../src/mutate.js');
+const registrySettings = () => import('../src/registry-settings.js');
+const storeSettings = () => import('../src/store-settings.js');
+
+/**
+ * Async here (the library's are synchronous); the preAction hooks await them. Small modules that
+ * load no store or registry code, loaded only when a command runs (not for --version or --help).
+ */
+export const configureRegistry = async (...args: Parameters<typeof import('../src/registry-settings.js').configureRegistry>): Promise<void> => (await registrySettings()).configureRegistry(...args);
+export const configureStore = async (...args: Parameters<typeof import('../src/store-settings.js').configureStore>): Promise<void> => (await storeSettings()).configureStore(...args);
+export const configureStoreWrites = async (...args: Parameters<typeof import('../src/store-settings.js').configureStoreWrites>): Promise<void> => (await storeSettings()).configureStoreWrites(...args);
 
 export const treeOf = lazy(images, 'treeOf');
 export const inspectReference = lazy(images, 'inspectReference');
@@ -51,8 +61,6 @@ export function exportFlattened(...args: Parameters<typeof import('../src/layers
 
 export const copyReferences = lazy(copying, 'copyReferences');
 
-/** Async here (the library's are synchronous): the facade loads on first call; the preAction hooks await them. */
-export const configureRegistry = async (...args: Parameters<typeof import('../src/registry.js').configureRegistry>): Promise<void> => (await registry()).configureRegistry(...args);
 export const isRegistryName = async (text: string): Promise<boolean> => (await registry()).isRegistryName(text);
 export const listTags = lazy(registry, 'listTags');
 export const listCatalog = lazy(registry, 'listCatalog');
@@ -62,8 +70,6 @@ export const referrersOf = lazy(registry, 'referrersOf');
 export const login = lazy(registry, 'login');
 export const logout = lazy(registry, 'logout');
 
-export const configureStore = async (...args: Parameters<typeof import('../src/store.js').configureStore>): Promise<void> => (await store()).configureStore(...args);
-export const configureStoreWrites = async (...args: Parameters<typeof import('../src/store.js').configureStoreWrites>): Promise<void> => (await store()).configureStoreWrites(...args);
 export const listStoreImages = lazy(store, 'listStoreImages');
 export const storeHistory = lazy(store, 'storeHistory');
 export const traceStore = lazy(store, 'traceStore');

@@ -25,9 +25,8 @@ import {
 import { DataRoot, isStoredImage } from './transports/store/data-root.js';
 import { appendLayer, configSteps, type MutateResult } from './mutate.js';
 import type { StoreDriver } from './transports/store/overlay2.js';
-import { defaultStoreRoot } from './transports/store/reference.js';
+import { defaultStoreRoot, storeAllowWrite } from './transports/store/reference.js';
 import { extractLayers } from './layer/extract.js';
-import { storeWriteDefaults } from './transports/store/destination.js';
 import { assertWritable, withStoreLock } from './transports/store/safety.js';
 import {
   CONTAINER_NAME, newContainerId, removeContainerFiles, writeNewContainer,
@@ -341,7 +340,7 @@ export interface ContainerWriteOptions extends ContainerOptions {
 /** Runs `fn` on an open root with the writer lock held, after the write checks (no live dockerd; berth's root or --allow-write). */
 async function writeLockedRoot<T>(opts: ContainerWriteOptions, fn: (store: DataRoot) => Promise<T>): Promise<T> {
   const root = path.resolve(opts.root ?? defaultStoreRoot());
-  const allowWrite = opts.allowWrite ?? storeWriteDefaults().allowWrite === true;
+  const allowWrite = opts.allowWrite ?? storeAllowWrite() === true;
   const state = await assertWritable(root, { allowWrite });
   if (state === 'absent' || state === 'empty') throw new BerthError('BERTH_NOT_FOUND', `store ${root}: holds no images`, { subject: root });
   return withStoreLock(root, async () => {

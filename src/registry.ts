@@ -8,8 +8,8 @@ import { BerthError } from './core/errors.js';
 import type { DockerReference } from './core/reference.js';
 import type { IoOptions } from './io/stream.js';
 import { withSource } from './images.js';
-import { parseCreds, removeCredentials, saveCredentials, type Credentials, type Env } from './transports/docker/auth.js';
-import { clientFor, nextLink, registryDefaults, RegistryClient, setRegistryDefaults, type RegistryOptions } from './transports/docker/client.js';
+import { removeCredentials, saveCredentials, type Credentials, type Env } from './transports/docker/auth.js';
+import { clientFor, nextLink, registryDefaults, RegistryClient } from './transports/docker/client.js';
 import { isAuthFailure, registryError } from './transports/docker/errors.js';
 import { apiHost, formatRegistryReference, formatRepository, parseRegistryHost, parseRegistryName } from './transports/docker/reference.js';
 import { listReferrers, type ReferrersList } from './transports/docker/referrers.js';
@@ -18,37 +18,7 @@ import { headManifest, repoPath } from './transports/docker/source.js';
 export type { Credentials } from './transports/docker/auth.js';
 export type { ReferrersList } from './transports/docker/referrers.js';
 
-export interface RegistrySettings {
-  /** Hosts that may use plain HTTP or unverified TLS (`--insecure HOST`). */
-  readonly insecure?: readonly string[];
-  /** Extra trusted CA certificates, PEM files (`--ca-file`). */
-  readonly caFiles?: readonly string[];
-  /** `USER:PASS` or credentials, used for every registry instead of config.json (`--creds`). */
-  readonly creds?: string | Credentials;
-  /** Environment for DOCKER_CONFIG, HOME and SSL_CERT_FILE (default process.env). */
-  readonly env?: Env;
-  /** Retries on 429/5xx and broken connections (default 3). */
-  readonly retries?: number;
-  readonly retryDelayMs?: number;
-  readonly timeoutMs?: number;
-  /** Pushes in chunks: blobs up to this size go in one PUT, larger ones in PATCH chunks of it (default: one streamed PATCH per blob over 4 MiB). */
-  readonly uploadChunkSize?: number;
-}
-
-/** Sets how every later registry access behaves (pooled connections and tokens are dropped). */
-export function configureRegistry(settings: RegistrySettings): void {
-  const opts: RegistryOptions = {
-    ...(settings.insecure ? { insecure: settings.insecure } : {}),
-    ...(settings.caFiles ? { caFiles: settings.caFiles } : {}),
-    ...(settings.creds === undefined ? {} : { creds: typeof settings.creds === 'string' ? parseCreds(settings.creds) : settings.creds }),
-    ...(settings.env ? { env: settings.env } : {}),
-    ...(settings.retries === undefined ? {} : { retries: settings.retries }),
-    ...(settings.retryDelayMs === undefined ? {} : { retryDelayMs: settings.retryDelayMs }),
-    ...(settings.timeoutMs === undefined ? {} : { timeoutMs: settings.timeoutMs }),
-    ...(settings.uploadChunkSize === undefined ? {} : { uploadChunkSize: settings.uploadChunkSize }),
-  };
-  setRegistryDefaults(opts);
-}
+export { configureRegistry, type RegistrySettings } from './registry-settings.js';
 
 /** True when the text is a registry reference (`docker://…`). */
 export function isRegistryName(text: string): boolean {

@@ -14,7 +14,7 @@ import { DataRoot, isStoredImage, shortId, type StoredImage } from './transports
 import { configFile } from './transports/store/imagedb.js';
 import type { LayerEntry } from './transports/store/layerdb.js';
 import { inspectOnDisk, readOverlayInfo, type OnDisk, type OverlayInfo, type StoreDriver } from './transports/store/overlay2.js';
-import { defaultStoreRoot, parseStoreReference, setStoreDefaults, type StoreDefaults } from './transports/store/reference.js';
+import { defaultStoreRoot, parseStoreReference, storeAllowWrite } from './transports/store/reference.js';
 import { lookupReference, storeReferenceKey } from './transports/store/repositories.js';
 import { storeTransport } from './transports/store/transport.js';
 import { copyImage, type CopyOptions } from './copy/copy.js';
@@ -26,7 +26,7 @@ import { carriedNames } from './copying.js';
 import { parseImageName } from './transports/all.js';
 import type { ImageSource, NamedRoot, RootEntry } from './transports/transport.js';
 import type { StoreReference } from './transports/store/reference.js';
-import { setStoreWriteDefaults, storeWriteDefaults, StoreDestination, type LoadedImage } from './transports/store/destination.js';
+import { StoreDestination, type LoadedImage } from './transports/store/destination.js';
 import { checkStore, type FsckResult } from './transports/store/fsck.js';
 import { collectGarbage, type GcRemoval } from './transports/store/gc.js';
 import { referencedChains, takeInventory } from './transports/store/inventory.js';
@@ -36,12 +36,7 @@ import { assertWritable, failpoint, withStoreLock } from './transports/store/saf
 import { repositoryKeys, rfc3339Nano, StoreWriter } from './transports/store/writer.js';
 
 export type { StoreDriver } from './transports/store/overlay2.js';
-export type { StoreDefaults } from './transports/store/reference.js';
-
-/** Sets the store `store:NAME` and bare names use: `--root`, else the environment given. */
-export function configureStore(d: StoreDefaults): void {
-  setStoreDefaults(d);
-}
+export { configureStore, configureStoreWrites, type StoreDefaults } from './store-settings.js';
 
 /** The data root berth uses when none is named (`--root`, `$BERTH_ROOT`, `$XDG_DATA_HOME/berth`, `~/.local/share/berth`). */
 export function storeRoot(): string {
@@ -503,11 +498,6 @@ export interface StoreWriteOptions extends StoreOptions {
   readonly fsync?: boolean;
 }
 
-/** Sets whether `store:` destinations may write roots berth did not create (the CLI's --allow-write). */
-export function configureStoreWrites(opts: { allowWrite?: boolean }): void {
-  setStoreWriteDefaults({ ...(opts.allowWrite !== undefined ? { allowWrite: opts.allowWrite } : {}) });
-}
-
 export interface LoadOptions extends StoreWriteOptions {
   /** For an index: the platform to load (default: the host's). */
   readonly platform?: Platform;
@@ -546,10 +536,11 @@ export async function loadImages(source: string, opts: LoadOptions = {}): Promis
   const root = path.resolve(opts.root ?? defaultStoreRoot());
   const srcRef = await parseImageName(source);
   const dstRef = storeTransport.parseReference(`[${root}]`) as StoreReference;
+  const allowWrite = opts.allowWrite ?? storeAllowWrite();
   const dst = await StoreDestination.open(dstRef, {
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.fsync !== undefined ? { fsync: opts.fsync } : {}),
-    ...(opts.allowWrite !== undefined ? { allowWrite: opts.allowWrite } : {}),
+    ...(allowWrite !== undefined ? { allowWrite } : {}),
     ...(opts.driver !== undefined ? { driver: opts.driver } : {}),
   });
   try {
@@ -589,7 +580,7 @@ export async function loadImages(source: string, opts: LoadOptions = {}): Promis
 /** Runs `fn` on an open root with the writer lock held, after the write checks. */
 async function writeLocked<T>(opts: StoreWriteOptions, fn: (store: DataRoot) => Promise<T>): Promise<T> {
   const root = path.resolve(opts.root ?? defaultStoreRoot());
-  const allowWrite = opts.allowWrite ?? storeWriteDefaults().allowWrite === true;
+  const allowWrite = opts.allowWrite ?? storeAllowWrite() === true;
   const state = await assertWritable(root, { allowWrite });
   if (state === 'absent' || state === 'empty') throw new BerthError('BERTH_NOT_FOUND', `store ${root}: holds no images (nothing to change)`, { subject: root });
   return withStoreLock(root, async () => {

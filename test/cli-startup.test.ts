@@ -6,10 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from './support/paths.js';
+import { makeRandomDockerArchive } from './support/registry-image.js';
+import { tempDir } from './support/tamper.js';
 
 const MARK = 'berth-startup-loaded ';
 
@@ -73,5 +76,27 @@ test('berth tree loads the image facade but not the explorer, containers, mutate
     ['the whole API', /^dist\/src\/index\.js$/],
   ] as const) {
     assert.deepEqual(files.filter((f) => re.test(f)), [], `berth tree loads ${what}`);
+  }
+});
+
+test('berth tree of a docker-archive loads neither the store nor the registry implementation nor the copy engine', async () => {
+  const dir = await tempDir('berth-startup-');
+  try {
+    const img = await makeRandomDockerArchive(dir, [1024], 'startup:1');
+    const files = await loadedBy(['tree', img.reference]);
+    assert.ok(files.includes('dist/src/transports/docker-archive/source.js'), 'tree reads the archive through its source');
+    for (const [what, re] of [
+      ['the store facade', /^dist\/src\/store\.js$/],
+      ['the registry facade', /^dist\/src\/registry\.js$/],
+      // reference.ts parses store: and docker:// names; nothing else of either loads before one is opened
+      ['the store transport implementation', /^dist\/src\/transports\/store\/(?!reference\.js$|transport\.js$)/],
+      ['the registry transport implementation', /^dist\/src\/transports\/docker\/(?!reference\.js$|transport\.js$|settings\.js$)/],
+      ['the copy engine', /^dist\/src\/(copy\/|copying\.js$)/],
+      ['the containers facade', /^dist\/src\/containers\.js$/],
+    ] as const) {
+      assert.deepEqual(files.filter((f) => re.test(f)), [], `berth tree docker-archive: loads ${what}`);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

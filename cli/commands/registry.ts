@@ -32,7 +32,7 @@ export function registerRegistryCommands(program: Command, ctx: CommandContext):
     .option('--ca-file <file>', 'extra trusted CA certificate (PEM) for registries (repeatable; SSL_CERT_FILE is read too)', collect)
     .option('--creds <user:password>', 'registry credentials (instead of those in the docker config.json)');
   // every run starts from the defaults, then the flags of this command line (set before each
-  // action rather than at registration, so that --help never loads the registry client)
+  // action, in a small settings module: no command loads the registry client just for this)
   program.hook('preAction', async () => {
     const o = program.opts<GlobalRegistryOptions>();
     let creds;

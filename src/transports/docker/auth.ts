@@ -117,12 +117,8 @@ function decodeAuth(auth: string, file: string, host: string): Credentials {
   return { username: text.slice(0, colon), password: text.slice(colon + 1) };
 }
 
-/** Parses `--creds USER:PASS` (the password may contain ':'). */
-export function parseCreds(text: string): Credentials {
-  const colon = text.indexOf(':');
-  if (colon <= 0) throw new BerthError('BERTH_USAGE', '--creds must be USER:PASSWORD', {});
-  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
-}
+// in settings.ts, which the CLI loads on every command
+export { parseCreds } from './settings.js';
 
 function runHelper(name: string, action: 'get' | 'store' | 'erase', input: string, env: Env): Promise<{ code: number; stdout: string }> {
   if (!/^[A-Za-z0-9._-]+$/.test(name)) {

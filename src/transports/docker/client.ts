@@ -15,6 +15,7 @@ import { BerthError, isBerthError, toBerthError } from '../../core/errors.js';
 import { concatBytes } from '../../io/stream.js';
 import { basicHeader, hasPassword, lookupCredentials, parseChallenges, secretsOf, type Credentials, type Env } from './auth.js';
 import { redactText, redactUrl, registryError } from './errors.js';
+import { onRegistryDefaultsChange, registryDefaults } from './settings.js';
 
 export interface RegistryOptions {
   /** Hosts (`host[:port]`) allowed to use HTTPS without verification, or plain HTTP. */
@@ -642,24 +643,16 @@ function sleep(ms: number): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // One client per host for the process, so tokens and the scheme choice are reused.
 
-let defaults: RegistryOptions = {};
 const pool = new Map<string, RegistryClient>();
-
-/** Options every registry access uses from now on (the CLI sets them from its flags). Closes pooled clients. */
-export function setRegistryDefaults(opts: RegistryOptions): void {
-  closeRegistryClients();
-  defaults = opts;
-}
-
-export function registryDefaults(): RegistryOptions {
-  return defaults;
-}
+// the defaults live in settings.ts (light, set on every command); new ones drop the pooled clients
+onRegistryDefaultsChange(closeRegistryClients);
+export { registryDefaults, setRegistryDefaults } from './settings.js';
 
 /** The pooled client for an API host (`registry-1.docker.io`, `127.0.0.1:5000`). */
 export function clientFor(host: string): RegistryClient {
   let c = pool.get(host);
   if (c === undefined) {
-    c = new RegistryClient(host, defaults);
+    c = new RegistryClient(host, registryDefaults());
     pool.set(host, c);
   }
   return c;

@@ -1,12 +1,12 @@
-/** `docker://HOST[:PORT]/REPO[:TAG][@DIGEST]`: an image in a registry, read and pushed. */
+/**
+ * `docker://HOST[:PORT]/REPO[:TAG][@DIGEST]`: an image in a registry, read and pushed. Parsing needs
+ * only reference.ts; the HTTP client, source and destination load when a reference is opened.
+ */
 import type { DockerReference } from '../../core/reference.js';
 import type { IoOptions } from '../../io/stream.js';
 import type { DestinationOptions, ImageDestination, ImageSelector, ImageSource, Transport, WritableReference } from '../transport.js';
 import type { ImageReference } from '../transport.js';
-import { clientFor } from './client.js';
-import { RegistryDestination } from './destination.js';
 import { apiHost, formatRegistryReference, parseRegistryName, selectorOf } from './reference.js';
-import { RegistrySource } from './source.js';
 
 export const dockerTransport: Transport = {
   name: 'docker',
@@ -31,10 +31,12 @@ export class RegistryReference implements WritableReference {
   }
 
   async openSource(_opts: IoOptions = {}): Promise<ImageSource> {
+    const [{ clientFor }, { RegistrySource }] = await Promise.all([import('./client.js'), import('./source.js')]);
     return new RegistrySource(this, this.docker, clientFor(apiHost(this.docker.domain)));
   }
 
   async openDestination(opts: DestinationOptions = {}): Promise<ImageDestination> {
+    const [{ clientFor }, { RegistryDestination }] = await Promise.all([import('./client.js'), import('./destination.js')]);
     return new RegistryDestination(this, this.docker, clientFor(apiHost(this.docker.domain)), opts);
   }
 }

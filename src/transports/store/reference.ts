@@ -24,6 +24,20 @@ export function setStoreDefaults(d: StoreDefaults): void {
   defaults = { ...d };
 }
 
+let allowWriteDefault: boolean | undefined;
+
+/**
+ * Sets whether store writes given no `allowWrite` may change roots berth did not create (the CLI's
+ * --allow-write). Kept here, beside the root, so configuring it loads none of the write code.
+ */
+export function setStoreAllowWrite(allow: boolean | undefined): void {
+  allowWriteDefault = allow;
+}
+
+export function storeAllowWrite(): boolean | undefined {
+  return allowWriteDefault;
+}
+
 /** The default data root: `--root`, `$BERTH_ROOT`, `$XDG_DATA_HOME/berth`, `~/.local/share/berth`. */
 export function defaultStoreRoot(d: StoreDefaults = defaults): string {
   if (d.root !== undefined && d.root !== '') return path.resolve(d.root);
