@@ -4,13 +4,13 @@ import { openArchiveFiles } from '../shared/files.js';
 import { LayoutSource } from '../shared/layout.js';
 import { splitPathAndSelector } from '../shared/reference.js';
 import { WritablePathReference } from '../shared/destination-reference.js';
-import { OciArchiveDestination } from './destination.js';
 
 export const ociArchiveTransport: Transport = {
   name: 'oci-archive',
   parseReference(rest) {
     const { path, selector } = splitPathAndSelector(rest, 'oci-archive');
+    // the destination code (layout and tar writers) loads only when something is written
     return new WritablePathReference(ociArchiveTransport, path, selector, async (ref, opts) => new LayoutSource(ref, await openArchiveFiles(ref.path, opts)),
-      (ref, opts) => OciArchiveDestination.open(ref, opts));
+      async (ref, opts) => (await import('./destination.js')).OciArchiveDestination.open(ref, opts));
   },
 };
