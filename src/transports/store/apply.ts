@@ -95,6 +95,11 @@ export interface ApplyLayerOptions extends IoOptions {
   readonly tarSplitFile: string;
   /** The diff_id the tar must hash to (BERTH_DIGEST_MISMATCH otherwise). */
   readonly diffId?: Digest;
+  /**
+   * The tar is a stream that fails on its last read unless its bytes hash to this digest (a
+   * verified uncompressed blob): it is then not hashed again, and this is the result's diffId.
+   */
+  readonly verifiedDigest?: Digest;
   /** Names the layer in errors. */
   readonly what: string;
   /** Act as root (default: whether the process is root). */
@@ -197,14 +202,18 @@ class TarSplitWriter {
 /** Applies one uncompressed layer tar into `dir` (an existing directory). */
 export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerOptions): Promise<ApplyLayerResult> {
   const a = new LayerApplier(dir, opts);
-  const digester = createDigester('sha256');
+  const digester = opts.verifiedDigest === undefined ? createDigester('sha256') : undefined;
   const budget = opts.budget ?? new LoadBudget();
+  let tarBytes = 0;
+  let ended = false;
   async function* hashed(): ByteStream {
     for await (const chunk of tar) {
       budget.addBytes(chunk.length, opts.what);
-      digester.update(chunk);
+      tarBytes += chunk.length;
+      digester?.update(chunk);
       yield chunk;
     }
+    ended = true;
   }
   const ts = new TarSplitWriter(opts.tarSplitFile);
   try {
@@ -217,7 +226,9 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
         throw withContext(err, `${opts.what} entry ${entry.index} ${JSON.stringify(entry.header.name)}`);
       }
     }
-    const got = digester.digest();
+    // A self-verifying stream proves its digest only on its last read: it must have ended.
+    if (!ended) throw new BerthError('BERTH_INVALID_TAR', `${opts.what}: the layer tar was not read to its end`, { subject: opts.what });
+    const got = digester === undefined ? opts.verifiedDigest! : digester.digest();
     if (opts.diffId !== undefined && got !== opts.diffId) {
       throw new BerthError('BERTH_DIGEST_MISMATCH', `${opts.what}: the uncompressed layer hashes to ${got}, but the config's diff_id is ${opts.diffId}`, {
         subject: opts.what, want: opts.diffId, got,
@@ -225,7 +236,7 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
     }
     await ts.end();
     await a.finish();
-    return { diffId: got, size: opts.mode === 'overlay' ? overlaySize(dir) : a.headerBytes, tarBytes: digester.bytes, entries: a.entries, unprivileged: a.unprivilegedSummary() };
+    return { diffId: got, size: opts.mode === 'overlay' ? overlaySize(dir) : a.headerBytes, tarBytes, entries: a.entries, unprivileged: a.unprivilegedSummary() };
   } catch (err) {
     ts.destroy();
     throw err;

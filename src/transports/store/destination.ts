@@ -34,7 +34,9 @@ import { configFile, readConfig } from './imagedb.js';
 import { layerDir, readLayerEntry, type LayerEntry } from './layerdb.js';
 import type { StoreDriver } from './overlay2.js';
 import { acquireStoreLock, assertWritable, createRoot, failpoint, type StoreLock } from './safety.js';
-import { repositoryKeys, rfc3339Nano, StoreWriter, type ParentInfo, type PreparedLayer } from './writer.js';
+import { repositoryKeys, rfc3339Nano, StoreWriter, type ParentInfo, type PreparedLayer, type StagedLayer } from './writer.js';
+import { verificationOf } from '../../io/verified-stream.js';
+import { verifyStream } from '../../io/verify.js';
 import { limits } from '../../io/limits.js';
 
 export const STORE_CAPABILITIES: DestinationCapabilities = {
@@ -81,6 +83,7 @@ export interface LoadedImage {
 
 type LayerSource =
   | { readonly kind: 'blob'; readonly desc: Descriptor }
+  | { readonly kind: 'staged'; readonly desc: Descriptor; readonly layer: StagedLayer }
   | { readonly kind: 'store'; readonly entry: LayerEntry };
 
 interface ImagePlan {
@@ -111,6 +114,12 @@ export class StoreDestination implements ImageDestination {
   private diffIndex: Promise<Map<string, LayerEntry>> | undefined;
   private committed = false;
   private closed = false;
+  /** overlay2: layer blobs applied as they arrived, by blob digest (see putLayer). */
+  private readonly staged = new Map<string, { readonly size: number; readonly layer: StagedLayer }>();
+  /** Everything staged, adopted or not: close removes what was not published. */
+  private readonly stagedAll: StagedLayer[] = [];
+  /** Shared by every layer of this load. */
+  private readonly budget = new LoadBudget();
   /** What commit wrote, in root order. */
   loaded: LoadedImage[] = [];
   /** Things to tell the user once (e.g. what could not be materialised without root). */
@@ -193,12 +202,47 @@ export class StoreDestination implements ImageDestination {
 
   async has(desc: Descriptor): Promise<boolean> {
     if (this.manifests.has(desc.digest)) return true;
+    if (this.staged.get(desc.digest)?.size === desc.size) return true;
     return this.blobs.has(desc);
   }
 
   put(desc: Descriptor, data: ByteStream, opts: IoOptions = {}): Promise<void> {
     this.checkOpen();
+    if (this.store.driver === 'overlay2' && classifyMediaType(desc.mediaType).kind === 'layer') return this.putLayer(desc, data, opts);
     return this.blobs.put(desc, data, opts);
+  }
+
+  /**
+   * overlay2: applies a layer blob while it arrives (its files do not depend on its parent), into
+   * staged directories no one sees; commit adopts it once the config proves its diff_id. Saves
+   * writing, fsyncing, reading back and hashing the blob a second time. An uncompressed blob's
+   * digest is its diff_id, so the verified stream's check is the diff_id check.
+   */
+  private async putLayer(desc: Descriptor, data: ByteStream, opts: IoOptions): Promise<void> {
+    if (this.staged.get(desc.digest)?.size === desc.size) {
+      for await (const _ of data) {
+        // already applied: drain (and so verify) the duplicate
+      }
+      return;
+    }
+    const v = verificationOf(data);
+    const trusted = v !== undefined && v.digest === desc.digest && v.size === desc.size;
+    const what = `layer ${shortDigest(desc.digest)}`;
+    const verified = trusted ? data : verifyStream(data, { digest: desc.digest, size: desc.size, what: `blob ${desc.digest}` });
+    const signal = opts.signal ? { signal: opts.signal } : {};
+    const { compression, stream } = await detectCompression(verified, { what });
+    const tar = compression === 'none' ? stream : decompress(stream, compression, { what, ...signal });
+    const layer = await this.writer.stageLayer(tar, {
+      what, budget: this.budget, ...signal, ...(compression === 'none' && desc.digest.startsWith('sha256:') ? { verifiedDigest: desc.digest } : {}),
+    }).catch((err: unknown) => {
+      throw withContext(err, `loading into ${this.store.root}`);
+    });
+    this.stagedAll.push(layer);
+    if (this.closed || this.staged.has(desc.digest)) {
+      await this.writer.discardStaged(layer);
+      return;
+    }
+    this.staged.set(desc.digest, { size: desc.size, layer });
   }
 
   putComputed(mediaType: string, data: ByteStream, opts: IoOptions = {}): Promise<Descriptor> {
@@ -264,6 +308,11 @@ export class StoreDestination implements ImageDestination {
     const index = await this.layersByDiffId();
     const sources: LayerSource[] = [];
     for (const [i, l] of manifest.layers.entries()) {
+      const st = this.staged.get(l.digest);
+      if (st !== undefined) {
+        sources.push({ kind: 'staged', desc: l, layer: st.layer });
+        continue;
+      }
       if (this.blobs.blobs.has(l.digest)) {
         sources.push({ kind: 'blob', desc: l });
         continue;
@@ -315,7 +364,8 @@ export class StoreDestination implements ImageDestination {
     for (const r of roots) plans.push(await this.plan(r));
     const prepared = new Map<string, PreparedLayer>();
     const unprivileged = emptyUnprivileged();
-    const budget = new LoadBudget();
+    const budget = this.budget;
+    const adopted = new Set<StagedLayer>();
     const layerExists = async (chain: Digest) => (await stat(path.join(this.store.imageDir, layerDir(chain))).catch(() => undefined)) !== undefined;
     const parentOf = async (chain: Digest | undefined): Promise<ParentInfo | undefined> => {
       if (chain === undefined) return undefined;
@@ -330,11 +380,23 @@ export class StoreDestination implements ImageDestination {
           if (prepared.has(chain) || (await layerExists(chain))) continue;
           const what = `layer ${i + 1}/${plan.chains.length} (diff_id ${shortDigest(plan.diffIds[i]!)}) of image ${shortDigest(plan.id)}`;
           const parent = await parentOf(i === 0 ? undefined : plan.chains[i - 1]);
-          const tar = this.openLayerSource(plan.sources[i]!, what, opts);
-          const layer = await this.writer.prepareLayer(tar, chain, plan.diffIds[i]!, parent, { what, budget, ...(opts.signal ? { signal: opts.signal } : {}) })
-            .catch((err: unknown) => {
+          const src = plan.sources[i]!;
+          let layer: PreparedLayer;
+          if (src.kind === 'staged') {
+            // A blob at two places in the chain graph needs a second driver directory.
+            const s = adopted.has(src.layer) ? await this.writer.cloneStaged(src.layer) : src.layer;
+            if (s !== src.layer) this.stagedAll.push(s);
+            adopted.add(s);
+            layer = await this.writer.adoptStaged(s, chain, plan.diffIds[i]!, parent, what).catch((err: unknown) => {
               throw withContext(err, `loading into ${this.store.root}`);
             });
+          } else {
+            const tar = this.openLayerSource(src, what, opts);
+            layer = await this.writer.prepareLayer(tar, chain, plan.diffIds[i]!, parent, { what, budget, ...(opts.signal ? { signal: opts.signal } : {}) })
+              .catch((err: unknown) => {
+                throw withContext(err, `loading into ${this.store.root}`);
+              });
+          }
           prepared.set(chain, layer);
           for (const k of Object.keys(unprivileged) as Array<keyof typeof unprivileged>) unprivileged[k] += layer.unprivileged[k];
         }
@@ -379,7 +441,7 @@ export class StoreDestination implements ImageDestination {
       for (const id of tagged) await this.writer.writeMetadata(id, 'lastUpdated', now);
       for (const plan of plans) {
         for (const [i, src] of plan.sources.entries()) {
-          if (src.kind === 'blob' && src.desc.digest !== plan.diffIds[i]) await this.writer.writeDiffIdByDigest(src.desc.digest, plan.diffIds[i]!).catch(() => undefined);
+          if (src.kind !== 'store' && src.desc.digest !== plan.diffIds[i]) await this.writer.writeDiffIdByDigest(src.desc.digest, plan.diffIds[i]!).catch(() => undefined);
         }
       }
       for (const plan of plans) {
@@ -401,6 +463,8 @@ export class StoreDestination implements ImageDestination {
     if (this.closed) return;
     this.closed = true;
     try {
+      // Published layers were renamed away; what is still at a staged path was never used.
+      for (const s of this.stagedAll) await this.writer.discardStaged(s);
       await rm(this.staging, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
     } finally {
       await this.lock.release();

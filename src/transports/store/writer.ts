@@ -88,6 +88,20 @@ export interface PreparedLayer {
   published: boolean;
 }
 
+/** overlay2: a layer's files and layerdb entry staged before its place in a chain is known. */
+export interface StagedLayer {
+  /** What the tar hashed to (or was verified as). */
+  readonly diffId: Digest;
+  readonly cacheId: string;
+  readonly link: string;
+  /** The staged driver directory (absolute), holding `diff/` and `link`. */
+  readonly dir: string;
+  /** The staged layerdb directory (absolute). */
+  readonly entryDir: string;
+  readonly size: number;
+  readonly unprivileged: UnprivilegedCounts;
+}
+
 /** Where an existing or prepared parent's files are, for vfs copies and overlay2 `lower`. */
 export interface ParentInfo {
   readonly chainId: Digest;
@@ -138,42 +152,31 @@ export class StoreWriter {
    * must hash to `diffId`. On failure everything staged is removed.
    */
   async prepareLayer(tar: ByteStream, chainId: Digest, diffId: Digest, parent: ParentInfo | undefined, opts: IoOptions & { what: string; budget?: LoadBudget }): Promise<PreparedLayer> {
-    const driver = this.store.driver;
+    if (this.store.driver === 'overlay2') {
+      const staged = await this.stageLayer(tar, { ...opts, diffId });
+      try {
+        return await this.adoptStaged(staged, chainId, diffId, parent, opts.what);
+      } catch (err) {
+        await this.discardStaged(staged);
+        throw err;
+      }
+    }
     const cacheId = newCacheId();
-    const driverParent = driver === 'overlay2' ? path.join(this.root, 'overlay2') : path.join(this.root, 'vfs/dir');
+    const driverParent = path.join(this.root, 'vfs/dir');
     const tmpRoot = path.join(this.imageDir, 'layerdb/tmp');
     await mkdir(tmpRoot, { recursive: true });
     const staged = path.join(driverParent, tempName(cacheId.slice(0, 12)));
     const entryDir = await mkdtemp(path.join(tmpRoot, `${TEMP_PREFIX}${process.pid}-layer-`));
-    let link: string | undefined;
-    let lower = '';
     try {
-      let files: string;
-      if (driver === 'overlay2') {
-        await mkdir(staged, 0o710);
-        await chmod(staged, 0o710);
-        files = path.join(staged, 'diff');
-        await mkdir(files, 0o755);
-        await chmod(files, 0o755);
-        link = newLinkId();
-        await writeFile(path.join(staged, 'link'), link, { mode: 0o644 });
-        if (parent !== undefined) {
-          lower = parent.lower ? `l/${parent.link}:${parent.lower}` : `l/${parent.link}`;
-          await writeFile(path.join(staged, 'lower'), lower, { mode: 0o644 });
-          await mkdir(path.join(staged, 'work'), 0o700);
-        }
+      if (parent !== undefined) {
+        // A full copy of the parent (hard links, xattrs, devices kept), as dockerd's vfs driver makes it.
+        await run('cp', ['-a', '--reflink=auto', '--', parent.dir, staged]);
       } else {
-        files = staged;
-        if (parent !== undefined) {
-          // A full copy of the parent (hard links, xattrs, devices kept), as dockerd's vfs driver makes it.
-          await run('cp', ['-a', '--reflink=auto', '--', parent.dir, staged]);
-        } else {
-          await mkdir(staged, 0o755);
-          await chmod(staged, 0o755);
-        }
+        await mkdir(staged, 0o755);
+        await chmod(staged, 0o755);
       }
-      const res = await applyLayer(tar, files, {
-        mode: driver === 'overlay2' ? 'overlay' : 'naive', tarSplitFile: path.join(entryDir, 'tar-split.json.gz'), diffId, what: opts.what,
+      const res = await applyLayer(tar, staged, {
+        mode: 'naive', tarSplitFile: path.join(entryDir, 'tar-split.json.gz'), diffId, what: opts.what,
         ...(opts.budget ? { budget: opts.budget } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
       });
       const w = (name: string, text: string) => writeFile(path.join(entryDir, name), text, { mode: 0o644 });
@@ -183,12 +186,107 @@ export class StoreWriter {
       if (parent !== undefined) await w('parent', parent.chainId);
       await chmod(entryDir, 0o700);
       failpoint('layer-prepared');
-      return { chainId, diffId, parent: parent?.chainId, cacheId, link, lower, dir: staged, entryDir, size: res.size, unprivileged: res.unprivileged, published: false };
+      return { chainId, diffId, parent: parent?.chainId, cacheId, link: undefined, lower: '', dir: staged, entryDir, size: res.size, unprivileged: res.unprivileged, published: false };
     } catch (err) {
       await rm(staged, { recursive: true, force: true }).catch(() => undefined);
       await rm(entryDir, { recursive: true, force: true }).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * overlay2 only: applies `tar` into a new driver directory (`diff/`, `link`) and a layerdb
+   * entry (`tar-split.json.gz`, `diff`, `size`, `cache-id`), both out of sight. An overlay2 layer's
+   * files do not depend on its parent, so this may run while the blob arrives, before anyone
+   * knows which chain it will be part of (adoptStaged). On failure everything staged is removed.
+   */
+  async stageLayer(tar: ByteStream, opts: IoOptions & { what: string; budget?: LoadBudget; diffId?: Digest; verifiedDigest?: Digest }): Promise<StagedLayer> {
+    if (this.store.driver !== 'overlay2') throw new BerthError('BERTH_USAGE', `staging a layer in ${this.root}: only overlay2 layers can be staged before their parent is known`);
+    const cacheId = newCacheId();
+    const tmpRoot = path.join(this.imageDir, 'layerdb/tmp');
+    await mkdir(tmpRoot, { recursive: true });
+    const dir = path.join(this.root, 'overlay2', tempName(cacheId.slice(0, 12)));
+    const entryDir = await mkdtemp(path.join(tmpRoot, `${TEMP_PREFIX}${process.pid}-layer-`));
+    try {
+      await mkdir(dir, 0o710);
+      await chmod(dir, 0o710);
+      const files = path.join(dir, 'diff');
+      await mkdir(files, 0o755);
+      await chmod(files, 0o755);
+      const link = newLinkId();
+      await writeFile(path.join(dir, 'link'), link, { mode: 0o644 });
+      const res = await applyLayer(tar, files, {
+        mode: 'overlay', tarSplitFile: path.join(entryDir, 'tar-split.json.gz'), what: opts.what,
+        ...(opts.diffId ? { diffId: opts.diffId } : {}), ...(opts.verifiedDigest ? { verifiedDigest: opts.verifiedDigest } : {}),
+        ...(opts.budget ? { budget: opts.budget } : {}), ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      const w = (name: string, text: string) => writeFile(path.join(entryDir, name), text, { mode: 0o644 });
+      await w('diff', res.diffId);
+      await w('size', String(res.size));
+      await w('cache-id', cacheId);
+      return { diffId: res.diffId, cacheId, link, dir, entryDir, size: res.size, unprivileged: res.unprivileged };
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      await rm(entryDir, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * A second staged copy of `s` (a layer used at two places in the chain graph needs two
+   * driver directories): files copied with cp -a (owners, modes, xattrs, devices, hard links
+   * kept), a new cache-id and link. On failure nothing is left.
+   */
+  async cloneStaged(s: StagedLayer): Promise<StagedLayer> {
+    const cacheId = newCacheId();
+    const dir = path.join(this.root, 'overlay2', tempName(cacheId.slice(0, 12)));
+    const entryDir = await mkdtemp(path.join(this.imageDir, 'layerdb/tmp', `${TEMP_PREFIX}${process.pid}-layer-`));
+    try {
+      await mkdir(dir, 0o710);
+      await chmod(dir, 0o710);
+      await run('cp', ['-a', '--reflink=auto', '--', path.join(s.dir, 'diff'), path.join(dir, 'diff')]);
+      const link = newLinkId();
+      await writeFile(path.join(dir, 'link'), link, { mode: 0o644 });
+      await run('cp', ['--', path.join(s.entryDir, 'tar-split.json.gz'), path.join(entryDir, 'tar-split.json.gz')]);
+      const w = (name: string, text: string) => writeFile(path.join(entryDir, name), text, { mode: 0o644 });
+      await w('diff', s.diffId);
+      await w('size', String(s.size));
+      await w('cache-id', cacheId);
+      return { ...s, cacheId, link, dir, entryDir };
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      await rm(entryDir, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * Makes a staged layer the prepared layer `chainId` on top of `parent` (still out of sight):
+   * its diff_id must be `diffId` (BERTH_DIGEST_MISMATCH otherwise); `lower`, `work` and the
+   * layerdb `parent` are written. The caller discards `s` on failure.
+   */
+  async adoptStaged(s: StagedLayer, chainId: Digest, diffId: Digest, parent: ParentInfo | undefined, what: string): Promise<PreparedLayer> {
+    if (s.diffId !== diffId) {
+      throw new BerthError('BERTH_DIGEST_MISMATCH', `${what}: the uncompressed layer hashes to ${s.diffId}, but the config's diff_id is ${diffId}`, {
+        subject: what, want: diffId, got: s.diffId,
+      });
+    }
+    let lower = '';
+    if (parent !== undefined) {
+      lower = parent.lower ? `l/${parent.link}:${parent.lower}` : `l/${parent.link}`;
+      await writeFile(path.join(s.dir, 'lower'), lower, { mode: 0o644 });
+      await mkdir(path.join(s.dir, 'work'), 0o700);
+      await writeFile(path.join(s.entryDir, 'parent'), parent.chainId, { mode: 0o644 });
+    }
+    await chmod(s.entryDir, 0o700);
+    failpoint('layer-prepared');
+    return { chainId, diffId, parent: parent?.chainId, cacheId: s.cacheId, link: s.link, lower, dir: s.dir, entryDir: s.entryDir, size: s.size, unprivileged: s.unprivileged, published: false };
+  }
+
+  /** Removes a staged layer never adopted (or whose adoption failed). */
+  async discardStaged(s: StagedLayer): Promise<void> {
+    await rm(s.dir, { recursive: true, force: true }).catch(() => undefined);
+    await rm(s.entryDir, { recursive: true, force: true }).catch(() => undefined);
   }
 
   /** Removes what prepareLayer staged (a layer never published). */
