@@ -12,14 +12,14 @@ import { BerthError } from './core/errors.js';
 import type { IoOptions } from './io/stream.js';
 import { DataRoot, isStoredImage, shortId, type StoredImage } from './transports/store/data-root.js';
 import { configFile } from './transports/store/imagedb.js';
-import type { LayerEntry } from './transports/store/layerdb.js';
+import { tarSplitFile, type LayerEntry } from './transports/store/layerdb.js';
 import { inspectOnDisk, readOverlayInfo, type OnDisk, type OverlayInfo, type StoreDriver } from './transports/store/overlay2.js';
 import { defaultStoreRoot, parseStoreReference, storeAllowWrite } from './transports/store/reference.js';
 import { lookupReference, storeReferenceKey } from './transports/store/repositories.js';
 import { storeTransport } from './transports/store/transport.js';
 import { copyImage, type CopyOptions } from './copy/copy.js';
 import { parseDestinationName } from './copying.js';
-import { layerMembers, resolvePath, type LayerMember, type PathAction } from './transports/store/trace.js';
+import { cachedLayerIndex, indexLayer, resolvePath, type LayerIndex, type LayerMember, type PathAction } from './transports/store/trace.js';
 import type { Platform } from './core/platform.js';
 import { hostPlatform } from './image/resolve.js';
 import { carriedNames } from './copying.js';
@@ -314,6 +314,8 @@ export interface TraceOptions extends StoreOptions {
   readonly path?: string;
 }
 
+const NO_MEMBERS: LayerIndex = indexLayer([]);
+
 /** The walk from a name to the files of each layer, with real paths and values (docs/formats.md 14). */
 export async function traceStore(text: string, opts: TraceOptions = {}): Promise<TraceResult> {
   const { root, name } = splitName(text, opts);
@@ -326,7 +328,7 @@ export async function traceStore(text: string, opts: TraceOptions = {}): Promise
     ? { via: 'repositories.json', file: `${store.imageRel}/repositories.json`, repository: ref.repository, reference: ref.reference, id: image.id }
     : { via: 'id', id: image.id };
   const layers: TraceLayer[] = [];
-  const membersByLayer: LayerMember[][] = [];
+  const membersByLayer: LayerIndex[] = [];
   for (const [i, diffId] of image.diffIds.entries()) {
     const chainId = image.chainIds[i]!;
     const entry: LayerEntry | undefined = image.layers[i];
@@ -334,12 +336,13 @@ export async function traceStore(text: string, opts: TraceOptions = {}): Promise
     const files = entry === undefined ? undefined : store.filesOf(entry);
     const filesExist = files !== undefined && (await inspectOnDisk(path.join(store.root, files))).kind === 'directory';
     let tarSize: number | undefined;
-    let members: LayerMember[] = [];
+    let members = NO_MEMBERS;
     const problems: string[] = [...(entry?.problems ?? [])];
     if (entry?.hasTarSplit === true) {
       try {
-        tarSize = await store.tarSize(chainId, opts);
-        members = await layerMembers(store.tarSplit(chainId, opts));
+        // one cached pass gives members, path index and tar size (the explorer traces path after path)
+        members = await cachedLayerIndex(path.join(store.imageDir, tarSplitFile(chainId)), () => store.tarSplit(chainId, opts));
+        tarSize = members.tarSize;
       } catch (err) {
         problems.push((err as Error).message);
       }
@@ -351,7 +354,7 @@ export async function traceStore(text: string, opts: TraceOptions = {}): Promise
       index: i, diffId, chainId,
       chainRule: i === 0 ? '= diff_id (base layer)' : `sha256("${image.chainIds[i - 1]} ${diffId}")`,
       layerdb, exists: entry !== undefined, diff: entry?.diffId, diffMatches: entry?.diffId === diffId, size: entry?.sizeText, cacheId: entry?.cacheId, parent: entry?.parent,
-      tarSplit: entry?.hasTarSplit ? `${layerdb}/tar-split.json.gz` : undefined, tarSize, members: entry?.hasTarSplit ? members.length : undefined,
+      tarSplit: entry?.hasTarSplit ? `${layerdb}/tar-split.json.gz` : undefined, tarSize, members: entry?.hasTarSplit ? members.members.length : undefined,
       files, filesExist,
       ...(store.driver === 'overlay2' && entry?.cacheId !== undefined ? { overlay: await readOverlayInfo(store.root, entry.cacheId) } : {}),
       problems,

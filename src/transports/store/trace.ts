@@ -4,6 +4,8 @@
  * of the layer tar, whiteout markers included, and need no root to read); the driver's files are
  * then looked up on disk to show where the bytes lie.
  */
+import { stat } from 'node:fs/promises';
+import nodePath from 'node:path';
 import { typeFromFlag, decodeBlock, type TarType } from '../../tar/header.js';
 import { cleanPath, type TarSplitRecord } from '../../tar/split.js';
 
@@ -23,14 +25,38 @@ export interface LayerMember {
 }
 
 /** The members of a layer from its tar-split records (the header block closes the segment before each file record). */
-export async function layerMembers(records: AsyncIterable<TarSplitRecord>): Promise<LayerMember[]> {
+export async function layerMembers(records: AsyncIterable<TarSplitRecord>): Promise<readonly LayerMember[]> {
+  return (await readLayerIndex(records)).members;
+}
+
+/** A layer's members with their paths indexed, and the size of its tar, from one pass over its tar-split. */
+export interface LayerIndex {
+  readonly members: readonly LayerMember[];
+  /** Cleaned path → member (the last one of a path, as a map built from the list keeps). */
+  readonly byPath: ReadonlyMap<string, LayerMember>;
+  /** Bytes of the tar the records rebuild: segment bytes plus file sizes (what assembledSize counts). */
+  readonly tarSize: number;
+}
+
+/** Indexes members already read (e.g. in tests). */
+export function indexLayer(members: readonly LayerMember[], tarSize = 0): LayerIndex {
+  const byPath = new Map<string, LayerMember>();
+  for (const m of members) byPath.set(m.path, m);
+  return { members, byPath, tarSize };
+}
+
+/** Reads a layer's tar-split records once into a LayerIndex. */
+export async function readLayerIndex(records: AsyncIterable<TarSplitRecord>): Promise<LayerIndex> {
   const out: LayerMember[] = [];
+  let size = 0;
   let last: Uint8Array | undefined;
   for await (const r of records) {
     if (r.type === 'segment') {
+      size += r.payload.length;
       if (r.payload.length >= 512) last = r.payload;
       continue;
     }
+    size += r.size;
     const path = cleanPath(`/${r.nameRaw === undefined ? r.name : Buffer.from(r.nameRaw).toString('latin1')}`).slice(1);
     let type: TarType = 'file';
     let mode = 0;
@@ -48,7 +74,81 @@ export async function layerMembers(records: AsyncIterable<TarSplitRecord>): Prom
     last = undefined;
     out.push({ name: r.name, path, type, mode, size: r.size, linkname });
   }
-  return out;
+  return indexLayer(out, size);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A per-process cache of layer indexes. The explorer traces path after path in the same image;
+// decoding a 200k-member tar-split for each lookup dominated. A tar-split file belongs to one
+// chainID (content-addressed), so an entry stays right as long as the file is the same one:
+// its identity and times are checked on every use, and a removed or rewritten file is re-read.
+
+/** At most this many layers, and this many members in all, are kept (least recently used go first). */
+export const LAYER_CACHE_MAX_LAYERS = 64;
+export const LAYER_CACHE_MAX_MEMBERS = 1_000_000;
+
+interface CachedLayer {
+  readonly stamp: string;
+  readonly index: Promise<LayerIndex>;
+  members: number;
+}
+
+const layerCache = new Map<string, CachedLayer>();
+
+function stampOf(st: { dev: number; ino: number; size: number; mtimeMs: number; ctimeMs: number }): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+}
+
+function evict(): void {
+  let members = 0;
+  for (const c of layerCache.values()) members += c.members;
+  for (const [key, c] of layerCache) {
+    if (layerCache.size <= LAYER_CACHE_MAX_LAYERS && members <= LAYER_CACHE_MAX_MEMBERS) break;
+    layerCache.delete(key);
+    members -= c.members;
+  }
+}
+
+/**
+ * The LayerIndex of the tar-split file `file`, whose records `read` streams; cached while the
+ * file is unchanged. A file that cannot be stat'ed is not cached: `read` reports why.
+ */
+export async function cachedLayerIndex(file: string, read: () => AsyncIterable<TarSplitRecord>): Promise<LayerIndex> {
+  const key = nodePath.resolve(file);
+  const st = await stat(key).catch(() => undefined);
+  if (st === undefined) {
+    layerCache.delete(key);
+    return readLayerIndex(read());
+  }
+  const stamp = stampOf(st);
+  const hit = layerCache.get(key);
+  if (hit !== undefined && hit.stamp === stamp) {
+    // most recently used last
+    layerCache.delete(key);
+    layerCache.set(key, hit);
+    return hit.index;
+  }
+  const entry: CachedLayer = { stamp, index: readLayerIndex(read()), members: 0 };
+  layerCache.set(key, entry);
+  try {
+    const index = await entry.index;
+    entry.members = index.members.length;
+    evict();
+    return index;
+  } catch (err) {
+    if (layerCache.get(key) === entry) layerCache.delete(key);
+    throw err;
+  }
+}
+
+/** Forgets every cached layer (tests; a caller that knows files changed within a timestamp tick). */
+export function clearLayerIndexCache(): void {
+  layerCache.clear();
+}
+
+/** How many layers the cache holds (tests). */
+export function layerIndexCacheSize(): number {
+  return layerCache.size;
 }
 
 export type PathAction =
@@ -85,6 +185,10 @@ export interface PathResolution {
   readonly removedBy?: PathEvent;
 }
 
+function isLayerIndex(x: readonly LayerMember[] | LayerIndex): x is LayerIndex {
+  return !Array.isArray(x);
+}
+
 function ancestors(p: string): string[] {
   const parts = p.split('/');
   const out: string[] = [];
@@ -102,24 +206,29 @@ function whiteoutOf(p: string): string {
  * OCI rules: in each layer, deletions (whiteouts, opaque markers, non-directory ancestors)
  * apply to the layers below, then the layer's own members apply.
  */
-export function resolvePath(path: string, layers: ReadonlyArray<readonly LayerMember[]>): PathResolution {
+export function resolvePath(path: string, layers: ReadonlyArray<readonly LayerMember[] | LayerIndex>): PathResolution {
   const p = cleanPath(`/${path}`).slice(1);
   const anc = ancestors(p);
+  const whiteouts = anc.map(whiteoutOf);
+  const opaques = anc.map((a) => `${a}/${OPAQUE_MARKER}`);
+  const ownWhiteout = whiteoutOf(p);
+  const ownOpaque = `${p}/${OPAQUE_MARKER}`;
   const events: PathEvent[] = [];
   let visibleFrom: number | undefined;
   let visibleType: TarType | undefined;
   let merged: number[] = [];
   let removedBy: PathEvent | undefined;
-  layers.forEach((members, layer) => {
-    const byPath = new Map(members.map((m) => [m.path, m]));
+  layers.forEach((layerOrMembers, layer) => {
+    // a list is indexed here (once per call); a LayerIndex comes indexed, so a lookup is a few map gets per layer
+    const byPath = isLayerIndex(layerOrMembers) ? layerOrMembers.byPath : indexLayer(layerOrMembers).byPath;
     const hide: PathEvent[] = [];
     const own = byPath.get(p);
-    const wh = byPath.get(whiteoutOf(p));
+    const wh = byPath.get(ownWhiteout);
     if (wh) hide.push({ layer, action: 'deletes', member: wh });
-    for (const a of anc) {
-      const dw = byPath.get(whiteoutOf(a));
+    for (const [i, a] of anc.entries()) {
+      const dw = byPath.get(whiteouts[i]!);
       if (dw) hide.push({ layer, action: 'deletes-parent', member: dw });
-      const op = byPath.get(`${a}/${OPAQUE_MARKER}`);
+      const op = byPath.get(opaques[i]!);
       if (op) hide.push({ layer, action: 'opaque-parent', member: op });
       const am = byPath.get(a);
       if (am && am.type !== 'directory') hide.push({ layer, action: 'replaces-parent', member: am });
@@ -141,7 +250,7 @@ export function resolvePath(path: string, layers: ReadonlyArray<readonly LayerMe
       visibleType = own.type;
       removedBy = undefined;
     }
-    const opq = byPath.get(`${p}/${OPAQUE_MARKER}`);
+    const opq = byPath.get(ownOpaque);
     if (opq) events.push({ layer, action: 'opaque', member: opq });
   });
   return { path: p, events, visibleFrom, mergedFrom: visibleFrom === undefined ? [] : merged, ...(removedBy ? { removedBy } : {}) };
