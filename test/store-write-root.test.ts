@@ -57,8 +57,8 @@ async function writeBlob(layout: string, bytes: Buffer | string): Promise<{ dige
  * asked, a second image `variant:b` with the same layers and a changed config (so two images share
  * every layer), or a copy whose config lies about a diff_id.
  */
-async function makeLayout(dir: string, opts: { variant?: boolean; wrongDiffId?: boolean } = {}): Promise<string> {
-  const layout = path.join(dir, `layout-${opts.variant ? 'v' : ''}${opts.wrongDiffId ? 'w' : ''}`);
+async function makeLayout(dir: string, opts: { variant?: boolean; wrongDiffId?: boolean; repeatBase?: boolean } = {}): Promise<string> {
+  const layout = path.join(dir, `layout-${opts.variant ? 'v' : ''}${opts.wrongDiffId ? 'w' : ''}${opts.repeatBase ? 'r' : ''}`);
   const r = await berth('copy', '--platform', 'linux/amd64', SAMPLE, `oci:${layout}:docker.io/library/sample:a`);
   assert.equal(r.code, 0, r.stderr);
   type Entry = { mediaType: string; digest: string; size: number; platform?: { architecture: string }; annotations?: Record<string, string> };
@@ -67,16 +67,22 @@ async function makeLayout(dir: string, opts: { variant?: boolean; wrongDiffId?: 
   const inner = JSON.parse(await readFile(path.join(layout, 'blobs/sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as { manifests: Entry[] };
   const mdesc = inner.manifests.find((m) => m.platform?.architecture === 'amd64')!;
   index.manifests = [{ mediaType: mdesc.mediaType, digest: mdesc.digest, size: mdesc.size, annotations: { 'io.containerd.image.name': 'docker.io/library/sample:a', 'org.opencontainers.image.ref.name': 'sample:a' } }];
-  const manifest = JSON.parse(await readFile(path.join(layout, 'blobs/sha256', mdesc.digest.slice(7)), 'utf8')) as { config: { digest: string; size: number } };
+  const manifest = JSON.parse(await readFile(path.join(layout, 'blobs/sha256', mdesc.digest.slice(7)), 'utf8')) as { config: { digest: string; size: number }; layers: unknown[] };
   const config = JSON.parse(await readFile(path.join(layout, 'blobs/sha256', manifest.config.digest.slice(7)), 'utf8')) as {
     config: { Env?: string[] }; rootfs: { diff_ids: string[] };
   };
   if (opts.variant) config.config.Env = [...(config.config.Env ?? []), 'VARIANT=b'];
   if (opts.wrongDiffId) config.rootfs.diff_ids[2] = sha256('not this layer');
+  if (opts.repeatBase) {
+    // the base layer once more on top: one blob, two chain positions, two driver directories
+    manifest.layers.push(manifest.layers[0]);
+    config.rootfs.diff_ids.push(config.rootfs.diff_ids[0]!);
+  }
   const cfg = await writeBlob(layout, JSON.stringify(config));
   const m2 = await writeBlob(layout, JSON.stringify({ ...manifest, config: { ...manifest.config, digest: cfg.digest, size: cfg.size } }));
   const entry = { mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m2 };
   if (opts.wrongDiffId) index.manifests = [{ ...entry, annotations: { 'io.containerd.image.name': 'docker.io/library/wrong:1', 'org.opencontainers.image.ref.name': 'wrong:1' } }];
+  else if (opts.repeatBase) index.manifests = [{ ...entry, annotations: index.manifests[0]!.annotations! }];
   else if (opts.variant) index.manifests.push({ ...entry, annotations: { 'io.containerd.image.name': 'docker.io/library/variant:b', 'org.opencontainers.image.ref.name': 'variant:b' } });
   await writeFile(path.join(layout, 'index.json'), JSON.stringify(index));
   return layout;
@@ -163,6 +169,21 @@ test('load, tag, rmi, fsck and gc on a root berth creates', async (t) => {
       assert.match(r.stdout, /^Usage: berth /, args.join(' '));
     }
   });
+});
+
+test('a layer blob used at two chain positions gets a driver directory for each', async (t) => {
+  const dir = await tmp(t);
+  const R = path.join(dir, 'root');
+  const load = await berth('--root', R, 'load', await makeLayout(dir, { repeatBase: true }));
+  assert.equal(load.code, 0, load.stderr);
+  const fsck = json<{ layers: number; layersVerified: number; problems: unknown[] }>(await berth('--root', R, 'store', 'fsck', '--format', 'json'), 'fsck');
+  assert.deepEqual([fsck.layers, fsck.layersVerified, fsck.problems.length], [4, 4, 0]);
+  const cacheIds = new Set<string>();
+  for (const d of await readdir(path.join(R, 'image/overlay2/layerdb/sha256'))) cacheIds.add(await readFile(path.join(R, 'image/overlay2/layerdb/sha256', d, 'cache-id'), 'utf8'));
+  assert.equal(cacheIds.size, 4);
+  assert.deepEqual((await readdir(path.join(R, 'image/overlay2/layerdb/tmp'))).length, 0, 'nothing staged is left');
+  const v = await berth('--root', R, 'verify', 'sample:a');
+  assert.equal(v.code, 0, v.stdout + v.stderr);
 });
 
 test('fsck finds damage, one line each; gc removes orphans', async (t) => {
