@@ -117,7 +117,11 @@ class DirectoryFiles implements PlaceFiles {
   }
 
   async readHead(name: string, n: number): Promise<Uint8Array> {
-    return headOf(await this.open(name), n);
+    const real = await this.confined(name);
+    if (real === undefined) throw new BerthError('BERTH_NOT_FOUND', `${this.location}: "${name}" does not exist`, { subject: name });
+    if (n <= 0) return new Uint8Array(0);
+    // only the bytes asked for: a sniff must not read a 1 MiB chunk of every layer
+    return headOf(createReadStream(real, { start: 0, end: n - 1, highWaterMark: n }), n);
   }
 
   async list(dir: string): Promise<readonly string[]> {
@@ -167,7 +171,10 @@ class ArchiveFiles implements PlaceFiles {
   }
 
   async readHead(name: string, n: number): Promise<Uint8Array> {
-    return headOf(await this.open(name), n);
+    const e = this.entry(name);
+    if (e === undefined) throw new BerthError('BERTH_NOT_FOUND', `${this.location}: member "${name}" does not exist`, { subject: name });
+    // chunks of n bytes: a sniff must not read 2 MiB of every layer
+    return headOf(this.archive.open(e, { chunkSize: Math.max(1, n) }), n);
   }
 
   async list(dir: string): Promise<readonly string[]> {
