@@ -4,15 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import type { Descriptor } from '../core/descriptor.js';
-import { digestOf, type Digest } from '../core/digest.js';
-import { isBerthError, type ErrorCode } from '../core/errors.js';
-import type { BlobSource } from '../content/store.js';
-import { fromBytes, toBytes, type ByteStream } from '../io/stream.js';
-import { verifiedStream } from '../io/verified-stream.js';
-import { BlobDirectory } from '../transports/shared/layout-writer.js';
-import type { ImageDestination, ImageReference } from '../transports/transport.js';
-import { copyBlob, type BlobJob } from './blob-pipeline.js';
+import type { Descriptor } from '../src/core/descriptor.js';
+import { digestOf, type Digest } from '../src/core/digest.js';
+import { isBerthError, type ErrorCode } from '../src/core/errors.js';
+import type { BlobSource } from '../src/content/store.js';
+import { fromBytes, toBytes, type ByteStream } from '../src/io/stream.js';
+import { verifiedStream } from '../src/io/verified-stream.js';
+import { BlobDirectory } from '../src/transports/shared/layout-writer.js';
+import type { ImageDestination, ImageReference } from '../src/transports/transport.js';
+import { copyBlob, type BlobJob } from '../src/copy/blob-pipeline.js';
 
 const LAYER = 'application/vnd.oci.image.layer.v1.tar';
 
