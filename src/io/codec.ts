@@ -6,11 +6,20 @@
 import { pipeline } from 'node:stream';
 import { Readable, type Transform } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
-import binding from 'zstd-napi/binding.js';
+import { createRequire } from 'node:module';
+import type Binding from 'zstd-napi/binding.js';
 import { BerthError, isBerthError } from '../core/errors.js';
 import { gzipBlocks } from './gzip-blocks.js';
 import { DECOMPRESSION_SLACK_BYTES, limits } from './limits.js';
 import { peek, type ByteStream } from './stream.js';
+
+// The native zstd binding loads on first zstd use: most commands never touch zstd, and loading
+// the addon costs ~10 ms of every start-up.
+const requireNative = createRequire(import.meta.url);
+let zstdBinding: typeof Binding | undefined;
+function zstd(): typeof Binding {
+  return (zstdBinding ??= requireNative('zstd-napi/binding.js') as typeof Binding);
+}
 
 /** The compressions berth reads and writes. */
 export type Compression = 'none' | 'gzip' | 'zstd';
@@ -131,7 +140,7 @@ export function compress(src: ByteStream, c: Compression, opts: CompressOptions 
       return guard(throughTransform(src, createGzip({ level, chunkSize: 256 << 10 }), 'gzip', 'compressing', 'stream'), undefined, 'stream', opts.signal);
     }
     case 'zstd': {
-      const level = checkLevel('zstd', opts.level ?? 3, 1, binding.maxCLevel());
+      const level = checkLevel('zstd', opts.level ?? 3, 1, zstd().maxCLevel());
       return guard(zstdCompressStream(src, level), undefined, 'stream', opts.signal);
     }
     default:
@@ -247,7 +256,6 @@ function codecError(err: unknown, format: string, verb: string, what: string): B
   return new BerthError('BERTH_COMPRESSION', `${verb} ${what} (${format}): ${detail}`, { subject: what, cause: err });
 }
 
-const ZSTD_OUT = binding.dStreamOutSize();
 
 /**
  * zstd decompression driven by the consumer: each call produces at most one output buffer and
@@ -255,14 +263,14 @@ const ZSTD_OUT = binding.dStreamOutSize();
  * Concatenated frames and skippable frames are read; a stream ending inside a frame is an error.
  */
 async function* zstdDecompressStream(src: ByteStream, what: string): ByteStream {
-  const dctx = new binding.DCtx();
+  const dctx = new (zstd().DCtx)();
   let inFrame = false;
   let sawInput = false;
   for await (const chunk of src) {
     let input = chunk;
     if (input.length > 0) sawInput = true;
     while (input.length > 0) {
-      const dst = Buffer.allocUnsafe(ZSTD_OUT);
+      const dst = Buffer.allocUnsafe(zstd().dStreamOutSize());
       let ret: number;
       let produced: number;
       let consumed: number;
@@ -285,10 +293,10 @@ async function* zstdDecompressStream(src: ByteStream, what: string): ByteStream 
   }
 }
 
-async function* zstdFlush(dctx: binding.DCtx, what: string, setRet: (r: number) => void): ByteStream {
+async function* zstdFlush(dctx: Binding.DCtx, what: string, setRet: (r: number) => void): ByteStream {
   const empty = new Uint8Array(0);
   for (;;) {
-    const dst = Buffer.allocUnsafe(ZSTD_OUT);
+    const dst = Buffer.allocUnsafe(zstd().dStreamOutSize());
     let ret: number;
     let produced: number;
     try {
@@ -303,24 +311,23 @@ async function* zstdFlush(dctx: binding.DCtx, what: string, setRet: (r: number) 
   }
 }
 
-const ZSTD_COMPRESS_OUT = binding.cStreamOutSize();
 
 async function* zstdCompressStream(src: ByteStream, level: number): ByteStream {
-  const cctx = new binding.CCtx();
-  cctx.setParameter(binding.CParameter.compressionLevel, level);
+  const cctx = new (zstd().CCtx)();
+  cctx.setParameter(zstd().CParameter.compressionLevel, level);
   for await (const chunk of src) {
     let input = chunk;
     while (input.length > 0) {
-      const dst = Buffer.allocUnsafe(ZSTD_COMPRESS_OUT);
-      const [, produced, consumed] = cctx.compressStream2(dst, input, binding.EndDirective.continue);
+      const dst = Buffer.allocUnsafe(zstd().cStreamOutSize());
+      const [, produced, consumed] = cctx.compressStream2(dst, input, zstd().EndDirective.continue);
       input = input.subarray(consumed);
       if (produced > 0) yield new Uint8Array(dst.buffer, dst.byteOffset, produced);
     }
   }
   const empty = new Uint8Array(0);
   for (;;) {
-    const dst = Buffer.allocUnsafe(ZSTD_COMPRESS_OUT);
-    const [remaining, produced] = cctx.compressStream2(dst, empty, binding.EndDirective.end);
+    const dst = Buffer.allocUnsafe(zstd().cStreamOutSize());
+    const [remaining, produced] = cctx.compressStream2(dst, empty, zstd().EndDirective.end);
     if (produced > 0) yield new Uint8Array(dst.buffer, dst.byteOffset, produced);
     if (remaining === 0) return;
   }
