@@ -339,6 +339,8 @@ class LayerApplier {
   };
 
   private touch(rel: string): void {
+    // only naive mode's whiteouts ask what this layer wrote (overlay2 never deletes lower content)
+    if (this.opts.mode !== 'naive') return;
     let p = rel;
     while (p !== '' && !this.touched.has(p)) {
       this.touched.add(p);
