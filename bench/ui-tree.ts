@@ -2,7 +2,7 @@
  * Measurement (not a test): what opening an image's file tree costs the explorer's server.
  * Starts the explorer in this process, then times the requests the Layers view makes — the
  * first open (layers table and root listing, sent together), the same again (second open),
- * a deep directory, a search and a file preview — as wall and CPU time (user+sys of this
+ * the last layer's changeset, a deep directory, a search and a file preview — as wall and CPU time (user+sys of this
  * process, zlib threads included), with the RSS after each step.
  * Usage: node dist/bench/ui-tree.js [REF] (default: the manyfiles OCI layout of the bench data)
  */
@@ -39,6 +39,8 @@ try {
   const open = (): Promise<unknown> => Promise.all([get('layers', {}), get('files', { path: '/' })]);
   await step('first open (layers + /)', open);
   await step('second open (layers + /)', open);
+  const layers = JSON.parse(Buffer.from(await (await fetch(`${explorer.url}api/layers?${new URLSearchParams({ ref }).toString()}`, { headers: { [API_HEADER]: '1' } })).arrayBuffer()).toString('utf8')) as { layers: unknown[] };
+  await step(`changes of layer ${layers.layers.length - 1}`, () => get('changes', { layer: String(layers.layers.length - 1) }));
   await step('deep directory /data/d07/d13', () => get('files', { path: '/data/d07/d13' }));
   await step('search "f123"', () => get('search', { q: 'f123' }));
   await step('preview /data/d00/d00/f000.txt', () => get('file', { path: '/data/d00/d00/f000.txt' }));

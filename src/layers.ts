@@ -19,7 +19,7 @@ import { resolveImage, type ResolvedImage } from './image/resolve.js';
 import { extractLayers, type ExtractLimits, type ExtractResult } from './layer/extract.js';
 import { flattenUnion, wantedEntries } from './layer/flatten.js';
 import { LayerUnion, type BodyRef, type NodeType, type UnionNode } from './layer/union.js';
-import { FileIndex, FileIndexCache } from './layer/file-index.js';
+import { FileIndexBuilder, FileIndexCache, type FileIndex, type IndexChange } from './layer/file-index.js';
 import { parseImageName } from './transports/all.js';
 import type { ImageSource } from './transports/transport.js';
 import type { ReadOptions } from './images.js';
@@ -98,7 +98,19 @@ export interface IndexOptions {
 
 /** The path index of layers 0..upTo (default all), from the cache when one is given. */
 async function fileIndexOf(img: OpenedImage, upTo: number | undefined, opts: IoOptions & IndexOptions): Promise<FileIndex> {
-  const build = async (): Promise<FileIndex> => FileIndex.fromUnion(await buildUnion(img, upTo, opts));
+  const build = async (): Promise<FileIndex> => {
+    // Straight from the layer tars into compact columns (no union of node objects on the way).
+    const b = new FileIndexBuilder();
+    const last = upTo ?? img.openers.length - 1;
+    for (let i = 0; i <= last; i++) {
+      try {
+        await b.addLayer(await img.openers[i]!(opts), opts);
+      } catch (err) {
+        throw withContext(err, `reading ${layerWhat(i, img.image.manifest.layers[i]!)} of ${img.reference}`);
+      }
+    }
+    return b.finish();
+  };
   const cache = opts.fileIndexCache;
   return cache === undefined ? build() : cache.get(img.image.descriptor.digest, (upTo ?? img.openers.length - 1) + 1, build);
 }
@@ -297,6 +309,49 @@ export async function searchFiles(text: string, query: string, opts: SearchOptio
       if (entries.length < limit) entries.push(fileInfo(ix, i, p));
     }
     return { reference: img.reference, query, total, entries };
+  });
+}
+
+export interface LayerChangesOptions extends ReadOptions, IndexOptions {
+  /** Paths returned per list at most (the first in walk order); counts still count every path. Default all. */
+  readonly max?: number;
+}
+
+export interface FileChange {
+  /** Absolute path inside the image. */
+  readonly path: string;
+  readonly type: NodeType;
+  readonly size: number;
+  /** As of the layer (added, modified) or of the layer below it (deleted). */
+  readonly mode: number;
+  readonly linkTarget?: string;
+}
+
+export interface LayerChangesResult {
+  readonly reference: string;
+  readonly layer: number;
+  readonly counts: { readonly added: number; readonly modified: number; readonly deleted: number };
+  /** Paths absent below the layer. */
+  readonly added: readonly FileChange[];
+  /** Paths present below that the layer replaces or changes. */
+  readonly modified: readonly FileChange[];
+  /** Paths present below that the layer removes. */
+  readonly deleted: readonly FileChange[];
+}
+
+/**
+ * What one layer does to the filesystem of the layers below it. Comes from the image's one file
+ * index (shared with listings when a cache is given), not from listings as of two layers.
+ */
+export async function layerChanges(text: string, layer: number, opts: LayerChangesOptions = {}): Promise<LayerChangesResult> {
+  return withImage(text, opts, async (img) => {
+    checkLayer(img, layer, 'changes of');
+    const ix = await fileIndexOf(img, undefined, opts);
+    const c = ix.changes(layer, opts.max);
+    const out = (l: readonly IndexChange[]): FileChange[] => l.map((e) => ({
+      path: displayPath(e.path), type: e.type, size: e.size, mode: e.mode, ...(e.type === 'symlink' ? { linkTarget: e.linkname } : {}),
+    }));
+    return { reference: img.reference, layer, counts: c.counts, added: out(c.added), modified: out(c.modified), deleted: out(c.deleted) };
   });
 }
 

@@ -10,9 +10,9 @@ import { readFile as readFs, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  attestationsOf, diffImages, FileIndexCache, inspectReference, isBerthError, layersOf, listFiles, listStoreImages, openBlobByDigest, parsePlatform,
+  attestationsOf, diffImages, FileIndexCache, inspectReference, isBerthError, layerChanges, layersOf, listFiles, listStoreImages, openBlobByDigest, parsePlatform,
   platformsOf, rawConfigOf, rawManifestOf, readFile, searchFiles, storeRoot, traceStore, treeOf, withSource,
-  type ErrorCode, type FileIndexCacheStats, type FileInfo, type Platform,
+  type ErrorCode, type FileChange, type FileIndexCacheStats, type FileInfo, type Platform,
 } from '../src/index.js';
 import {
   API_HEADER, FILE_HEADERS, LIMITS,
@@ -261,7 +261,7 @@ function entry(f: FileInfo): FileEntry {
 
 const byPath = (a: { path: string }, b: { path: string }): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
-function change(f: FileInfo): ChangeEntry {
+function change(f: FileChange): ChangeEntry {
   return { path: f.path, type: f.type, size: f.size, mode: f.mode, ...(f.linkTarget !== undefined ? { linkTarget: f.linkTarget } : {}) };
 }
 
@@ -351,7 +351,6 @@ class App {
   private allowedHosts = new Set<string>();
   private anyHost = false;
   private readonly dirCache = new Lru<FilesResponse & { all: readonly FileEntry[] }>(64);
-  private readonly treeCache = new Lru<readonly FileInfo[]>(3);
   private readonly diffCache = new Lru<Awaited<ReturnType<typeof diffImages>>>(2);
   private readonly routes: Readonly<Record<string, Route>>;
   private readonly storeRoot: string;
@@ -571,15 +570,6 @@ class App {
     });
   }
 
-  private wholeTree(ref: string, platform: Platform | undefined, layer: number | undefined): Promise<readonly FileInfo[]> {
-    const key = JSON.stringify([ref, platformKey(platform), layer ?? -1]);
-    return this.treeCache.get(key, async () => {
-      this.count('listFiles(recursive)');
-      const r = await listFiles(ref, withPlatform({ path: '/', recursive: true, fileIndexCache: this.fileIndexCache, ...(layer !== undefined ? { layer } : {}) }, platform));
-      return r.entries;
-    });
-  }
-
   private async files(q: URLSearchParams, res: ServerResponse): Promise<void> {
     const ref = param(q, 'ref', true);
     const platform = platformParam(q);
@@ -609,29 +599,13 @@ class App {
     const platform = platformParam(q);
     const layer = intParam(q, 'layer', -1, 1e6);
     if (param(q, 'layer') === undefined) throw new HttpError(400, 'BAD_REQUEST', 'missing query parameter "layer"');
-    const now = await this.wholeTree(ref, platform, layer);
-    const before = layer === 0 ? [] : await this.wholeTree(ref, platform, layer - 1);
-    const prev = new Map(before.map((f) => [f.path, f]));
-    const added: ChangeEntry[] = [];
-    const modified: ChangeEntry[] = [];
-    const counts = { added: 0, modified: 0, deleted: 0 };
-    for (const f of now) {
-      const was = prev.get(f.path);
-      prev.delete(f.path);
-      if (f.layer !== layer) continue;
-      if (was === undefined) {
-        counts.added++;
-        if (added.length < LIMITS.changesMax) added.push(change(f));
-      } else {
-        counts.modified++;
-        if (modified.length < LIMITS.changesMax) modified.push(change(f));
-      }
-    }
-    const deleted: ChangeEntry[] = [];
-    for (const f of prev.values()) {
-      counts.deleted++;
-      if (deleted.length < LIMITS.changesMax) deleted.push(change(f));
-    }
+    // One pass over the layers serves the layers table, listings and every layer's changeset.
+    this.count('layerChanges');
+    const r = await layerChanges(ref, layer, withPlatform({ max: LIMITS.changesMax, fileIndexCache: this.fileIndexCache }, platform));
+    const { counts } = r;
+    const added = r.added.map(change);
+    const modified = r.modified.map(change);
+    const deleted = r.deleted.map(change);
     const body: ChangesResponse = {
       reference: ref, layer, counts,
       added: added.sort(byPath), modified: modified.sort(byPath), deleted: deleted.sort(byPath),

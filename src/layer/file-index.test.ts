@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { toBytes, type ByteStream } from '../io/stream.js';
 import { writeTar, type TarWriteEntry } from '../tar/writer.js';
-import { FileIndex, FileIndexCache } from './file-index.js';
+import { FileIndex, FileIndexBuilder, FileIndexCache } from './file-index.js';
 import { wantedEntries } from './flatten.js';
 import { LayerUnion } from './union.js';
 
@@ -23,8 +23,12 @@ function layer(entries: readonly E[]): ByteStream {
 
 async function build(layers: ReadonlyArray<readonly E[]>): Promise<{ union: LayerUnion; ix: FileIndex }> {
   const union = new LayerUnion();
-  for (const l of layers) await union.addLayer(layer(l));
-  return { union, ix: FileIndex.fromUnion(union) };
+  const b = new FileIndexBuilder();
+  for (const l of layers) {
+    await union.addLayer(layer(l));
+    await b.addLayer(layer(l));
+  }
+  return { union, ix: b.finish() };
 }
 
 /** Every field a listing shows, per path, in walk order. */
@@ -156,4 +160,132 @@ test('wantedEntries stops parsing after the last wanted entry but still reads th
     break;
   }
   assert.ok(closed, 'a consumer that stops early closes the layer');
+});
+
+/** The changeset of layer L as the explorer used to compute it: the full listings as of L and L - 1, compared. */
+async function changesByListing(layers: ReadonlyArray<readonly E[]>, L: number): Promise<string[][]> {
+  const walkAt = async (upTo: number): Promise<Map<string, string>> => {
+    const u = new LayerUnion();
+    for (let i = 0; i <= upTo; i++) await u.addLayer(layer(layers[i]!));
+    const m = new Map<string, string>();
+    for (const [p, n] of u.walk()) if (p !== '') m.set(p, JSON.stringify([p, n.type, n.type === 'file' ? n.size : 0, n.mode, n.type === 'symlink' ? n.linkname : '', n.layer]));
+    return m;
+  };
+  const now = await walkAt(L);
+  const before = L === 0 ? new Map<string, string>() : await walkAt(L - 1);
+  const added: string[] = [];
+  const modified: string[] = [];
+  for (const [p, row] of now) {
+    if (JSON.parse(row)[5] !== L) continue;
+    (before.has(p) ? modified : added).push(row.replace(/,-?\d+\]$/, ']'));
+  }
+  const deleted = [...before].filter(([p]) => !now.has(p)).map(([, row]) => row.replace(/,-?\d+\]$/, ']'));
+  return [added, modified, deleted];
+}
+
+function changesOfIndex(ix: FileIndex, L: number): string[][] {
+  const c = ix.changes(L);
+  const rows = (l: readonly { path: string; type: string; size: number; mode: number; linkname: string }[]): string[] => l.map((e) => JSON.stringify([e.path, e.type, e.size, e.mode, e.linkname]));
+  assert.deepEqual([c.counts.added, c.counts.modified, c.counts.deleted], [c.added.length, c.modified.length, c.deleted.length]);
+  return [rows(c.added), rows(c.modified), rows(c.deleted)];
+}
+
+async function checkStack(layers: ReadonlyArray<readonly E[]>, what: string): Promise<FileIndex> {
+  const { union, ix } = await build(layers);
+  assert.deepEqual(fromIndex(ix), fromUnion(union), `${what}: listing`);
+  assert.deepEqual(ix.layers, union.layers, `${what}: layer statistics`);
+  for (let L = 0; L < layers.length; L++) assert.deepEqual(changesOfIndex(ix, L), await changesByListing(layers, L), `${what}: changes of layer ${L}`);
+  return ix;
+}
+
+test('stacking cases: the index, its statistics and each layer\'s changeset match the union and the listings it replaces', async () => {
+  const cases: Record<string, ReadonlyArray<readonly E[]>> = {
+    'whited-out directory re-created above': [
+      [{ name: 'a/' }, { name: 'a/x', body: '1' }, { name: 'a/sub/y', body: '2' }],
+      [{ name: '.wh.a' }],
+      [{ name: 'a/', mode: 0o700 }, { name: 'a/z', body: '3' }],
+    ],
+    'whiteout then re-create in one layer': [
+      [{ name: 'a/x', body: '1' }, { name: 'a/keep', body: 'k' }],
+      [{ name: 'a/.wh.x' }, { name: 'a/x', body: 'again' }],
+      [{ name: 'a/x', body: 'third' }, { name: 'a/.wh.x' }],
+    ],
+    'opaque directory with new children': [
+      [{ name: 'd/' }, { name: 'd/old', body: 'o' }, { name: 'd/sub/deep', body: 'd' }],
+      [{ name: 'd/new', body: 'n' }, { name: 'd/.wh..wh..opq' }, { name: 'd/sub/fresh', body: 'f' }],
+      [{ name: 'e/.wh..wh..opq' }],
+    ],
+    'hard link to a file later whited out': [
+      [{ name: 'f', body: 'body', mode: 0o751 }, { name: 'g', type: 'link', linkname: 'f' }, { name: 'h', type: 'link', linkname: './f' }],
+      [{ name: '.wh.f' }],
+      [{ name: 'h', body: 'replaced' }],
+    ],
+    'file replaced by a directory and back': [
+      [{ name: 'p', body: 'file' }, { name: 'q/' }, { name: 'q/in', body: 'i' }, { name: 'r', type: 'symlink', linkname: 'q' }],
+      [{ name: 'p/' }, { name: 'p/c', body: 'c' }, { name: 'q', body: 'now a file' }, { name: 'r/x', body: 'under a former symlink' }],
+      [{ name: 'p', type: 'symlink', linkname: 'q' }, { name: 'q/' }, { name: 'q/in', body: 'back' }],
+    ],
+    'duplicates within a layer (last wins)': [
+      [{ name: 'x', body: 'one' }, { name: 'x', body: 'two!' }, { name: 'y/', mode: 0o700 }, { name: 'y/', mode: 0o750 }, { name: 'z', body: 'f' }, { name: 'z/' }],
+      [{ name: 'x', body: '3' }, { name: 'x', type: 'symlink', linkname: 'y' }, { name: 'y/', mode: 0o755 }, { name: 'y/', mode: 0o711 }, { name: 'z', body: 'gone dir' }],
+    ],
+    './ prefixes and non-ASCII names': [
+      [{ name: './' }, { name: './etc/' }, { name: './etc/é', body: 'e' }, { name: './etc/\u{1F600}', body: 's' }, { name: './etc/\uFF01', body: 'f' }, { name: 'etc/日本/語', body: 'j' }],
+      [{ name: './etc/.wh.é' }, { name: 'etc/\u{1F600}', body: 'again' }, { name: './etc/日本/.wh..wh..opq' }],
+    ],
+    'parent directories re-listed with other modes, then removed': [
+      [{ name: 'u/', mode: 0o755 }, { name: 'u/v/', mode: 0o755 }, { name: 'u/v/w', body: 'w' }],
+      [{ name: 'u/', mode: 0o700 }, { name: 'u/v/', mode: 0o701 }, { name: 'u', body: 'u is a file now' }],
+      [{ name: 'u/v/w', body: 'w again' }],
+    ],
+  };
+  for (const [what, layers] of Object.entries(cases)) await checkStack(layers, what);
+  const ix = await checkStack(cases['whited-out directory re-created above']!, 'again');
+  assert.deepEqual(ix.changes(1).deleted.map((e) => e.path), ['a', 'a/sub', 'a/sub/y', 'a/x']);
+  assert.deepEqual(ix.changes(2).added.map((e) => e.path), ['a', 'a/z']);
+  assert.equal(ix.changes(2, 1).added.length, 1, 'lists are cut at max, counts are not');
+  assert.equal(ix.changes(2, 1).counts.added, 2);
+  assert.throws(() => ix.changes(3), /no layer 3/);
+});
+
+test('random stacks: the index, statistics and changesets match the union', async () => {
+  // A small deterministic generator (no timing, no randomness between runs).
+  let seed = 12345;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const names = ['a', 'b', 'c', 'é', 'a-b'];
+  const path = (): string => Array.from({ length: 1 + rnd(3) }, () => names[rnd(names.length)]!).join('/');
+  let checked = 0;
+  for (let round = 0; round < 60; round++) {
+    const layers: E[][] = [];
+    const made: string[] = [];
+    for (let L = 0; L < 1 + rnd(4); L++) {
+      const entries: E[] = [];
+      for (let i = 0; i < 1 + rnd(8); i++) {
+        const p = path();
+        const k = rnd(10);
+        if (k < 3) entries.push({ name: p, body: 'x'.repeat(rnd(5)) });
+        else if (k < 5) entries.push({ name: `${p}/`, mode: 0o700 + rnd(8) });
+        else if (k === 5) entries.push({ name: p, type: 'symlink', linkname: path() });
+        else if (k === 6) entries.push({ name: p.includes('/') ? p.replace(/[^/]+$/, (b) => `.wh.${b}`) : `.wh.${p}` });
+        else if (k === 7) entries.push({ name: `${p}/.wh..wh..opq` });
+        else if (k === 8 && made.length > 0) entries.push({ name: p, type: 'link', linkname: made[rnd(made.length)]! });
+        else entries.push({ name: `./${p}`, body: 'y' });
+        if (k < 3) made.push(p);
+      }
+      layers.push(entries);
+    }
+    // A hard link to a path that is not a file by then is an invalid layer: such stacks are skipped (both refuse them).
+    try {
+      const u = new LayerUnion();
+      for (const l of layers) await u.addLayer(layer(l));
+    } catch {
+      continue;
+    }
+    await checkStack(layers, `round ${round}: ${JSON.stringify(layers)}`);
+    checked++;
+  }
+  assert.ok(checked >= 30, `only ${checked} of 60 random stacks were valid`);
 });
