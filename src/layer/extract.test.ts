@@ -269,6 +269,34 @@ test('hazard: setuid/setgid bits are cleared and ownership skipped when not root
   assert.deepEqual(warnings, ['cleared setuid/setgid bits on 1 files (not running as root)']);
 });
 
+test('file modes the umask would clear, and read-only files, come out exact', async (t) => {
+  const sb = await sandbox(t);
+  const modes = [0o777, 0o666, 0o644, 0o600, 0o444, 0o400, 0o000, 0o1755];
+  await extractLayers([layer(modes.map((mode) => ({ name: `m${mode.toString(8)}`, body: 'x', mode })))], sb.dir);
+  for (const mode of modes) {
+    const s = await lstat(path.join(sb.dir, `m${mode.toString(8)}`));
+    assert.equal(s.mode & 0o7777, mode, `mode of m${mode.toString(8)}`);
+    assert.equal(s.size, 1);
+  }
+});
+
+test('as root, files owned by root get the entry owner; a setgid root makes its group apply too', { skip: !IS_ROOT && 'needs root' }, async (t) => {
+  const sb = await sandbox(t);
+  const entries: E[] = [
+    { name: 'own', body: 'x', uid: 0, gid: 0 }, { name: 'other', body: 'x', uid: 0, gid: 0 }, { name: 'd/' }, { name: 'd/own', body: 'x', uid: 0, gid: 0 },
+    { name: 'lnk', type: 'symlink', linkname: 'own', uid: 0, gid: 0 },
+  ];
+  // A root directory owned by another group and setgid: new files would take its group unless chowned.
+  const { chown, chmod } = await import('node:fs/promises');
+  await chown(sb.dir, 0, 4321);
+  await chmod(sb.dir, 0o2755);
+  await extractLayers([layer(entries)], sb.dir);
+  for (const name of ['own', 'other', 'd/own', 'lnk']) {
+    const s = await lstat(path.join(sb.dir, name));
+    assert.deepEqual([s.uid, s.gid], [0, 0], `owner of ${name}`);
+  }
+});
+
 /** The xattrs of a path, by getfattr (not following symlinks): name → hex value. */
 function xattrsOf(p: string): Record<string, string> {
   const out: Record<string, string> = {};

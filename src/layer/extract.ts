@@ -112,7 +112,10 @@ export async function extractLayers(layers: readonly ExtractLayer[], dir: string
   if (opts.force !== true && (await readdir(root)).length > 0) {
     throw new BerthError('BERTH_EXISTS', `unpacking into ${dir}: directory is not empty (use force to unpack over its contents)`, { subject: dir });
   }
-  const x = new Extractor(root, opts);
+  // A new file's group is the parent's when the parent is setgid (or the mount says grpid); an
+  // empty, non-setgid root of our group guarantees every directory below is ours (0700, our group).
+  const plainParents = (st.mode & 0o2000) === 0 && st.gid === process.getegid?.() && (await readdir(root)).length === 0;
+  const x = new Extractor(root, opts, plainParents);
   try {
     for (const [i, layer] of layers.entries()) await x.applyLayer(layer, layer.what ?? `layer ${i}`);
     await x.finish();
@@ -137,8 +140,18 @@ class Extractor {
   private readonly pendingXattrs = new Map<string, Readonly<Record<string, Uint8Array>>>();
   private clearedSpecial = 0;
 
-  constructor(private readonly root: string, private readonly opts: ExtractOptions) {
+  /** Owner a new file or symlink gets by itself, when certain (-1 otherwise): fchown to it is skipped. */
+  private readonly ownUid: number;
+  private readonly ownGid: number;
+  /** The process umask: a new file opened with a mode none of whose bits it clears needs no fchmod. */
+  private readonly umask: number;
+
+  constructor(private readonly root: string, private readonly opts: ExtractOptions, plainParents: boolean) {
     this.privileged = opts.privileged ?? process.getuid?.() === 0;
+    this.ownUid = plainParents ? process.geteuid?.() ?? -1 : -1;
+    this.ownGid = plainParents ? process.getegid?.() ?? -1 : -1;
+    // umask() with no argument reads it (set and restored in one call); a process-wide constant here.
+    this.umask = process.umask();
     this.maxBytes = opts.limits?.maxBytes ?? limits().maxBytes;
     this.maxEntries = opts.limits?.maxEntries ?? limits().maxEntries;
   }
@@ -286,7 +299,7 @@ class Extractor {
     }
     switch (h.type) {
       case 'file':
-        await this.writeFile(openSync(host, NEW_FILE, 0o600), h, entry);
+        await this.writeFile(openSync(host, NEW_FILE, this.createMode(h)), h, entry);
         break;
       case 'link':
         linkSync(linkTarget!, host);
@@ -309,7 +322,7 @@ class Extractor {
     const host = this.host(clean);
     let fd = -1;
     try {
-      if (h.type === 'file') fd = openSync(host, NEW_FILE, 0o600);
+      if (h.type === 'file') fd = openSync(host, NEW_FILE, this.createMode(h));
       else if (h.type === 'directory') mkdirSync(host, 0o700);
       else if (h.type === 'symlink') symlinkSync(h.linkname, host);
       else return false;
@@ -330,8 +343,22 @@ class Extractor {
     return true;
   }
 
+  /** Whether a file or symlink this extractor just made needs chown to get the entry's owner. */
+  private needsChown(h: TarHeader): boolean {
+    return this.privileged && (h.uid !== this.ownUid || h.gid !== this.ownGid);
+  }
+
+  /**
+   * The mode to create a file with: its final permission bits when the umask clears none of them
+   * (then writeFile skips fchmod); special bits only by fchmod after fchown (chown clears them).
+   */
+  private createMode(h: TarHeader): number {
+    const want = h.mode & 0o7777;
+    return (want & ~0o777) === 0 && (want & this.umask) === 0 ? want : 0o600;
+  }
+
   private symlinkMeta(host: string, h: TarHeader): void {
-    if (this.privileged) lchownSync(host, h.uid, h.gid);
+    if (this.needsChown(h)) lchownSync(host, h.uid, h.gid);
     lutimesSync(host, h.mtime, h.mtime);
     this.noteXattrs(h);
   }
@@ -346,8 +373,9 @@ class Extractor {
           while (at < chunk.length) at += writeSync(fd, chunk, at, chunk.length - at);
         }
       }
-      if (this.privileged) fchownSync(fd, h.uid, h.gid);
-      fchmodSync(fd, this.fileMode(h.mode));
+      if (this.needsChown(h)) fchownSync(fd, h.uid, h.gid);
+      const mode = this.fileMode(h.mode);
+      if (mode !== this.createMode(h)) fchmodSync(fd, mode);
       futimesSync(fd, h.mtime, h.mtime);
     } finally {
       closeSync(fd);
