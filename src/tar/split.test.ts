@@ -11,8 +11,8 @@ import { toBytes, type ByteStream } from '../io/stream.js';
 import { needPeer, peerPath } from '../../test/support/peers.js';
 import { readTar } from './reader.js';
 import {
-  assembleTar, assembledSize, cleanPath, Crc64, crc64, disassembleTar, encodeTarSplitRecord, parseTarSplitRecord, readTarSplit, writeTarSplit,
-  type TarSplitFile, type TarSplitRecord,
+  assembleTar, assembledSize, cleanPath, Crc64, crc64, disassembleTar, encodeTarSplitRecord, parseTarSplitRecord, readTarSplit, splitTar, TarSplitLines,
+  writeTarSplit, type TarSplitFile, type TarSplitRecord,
 } from './split.js';
 import { writeTar, type TarWriteEntry } from './writer.js';
 
@@ -45,6 +45,26 @@ async function disassemble(tar: Uint8Array): Promise<{ records: TarSplitRecord[]
   const records: TarSplitRecord[] = [];
   const passed = Buffer.from(await toBytes(disassembleTar(one(tar), { onRecord: (r) => void records.push(r) })));
   return { records, passed };
+}
+
+/**
+ * splitTar's lines for a tar fed in `chunk`-byte pieces; `read` says how much of each body the
+ * consumer reads ('all', 'none', or the first chunk only).
+ */
+async function splitLines(tar: Uint8Array, chunk = tar.length, read: 'all' | 'none' | 'first' = 'all'): Promise<string> {
+  let out = '';
+  async function* pieces(): ByteStream {
+    for (let at = 0; at < tar.length; at += chunk) yield tar.subarray(at, Math.min(tar.length, at + chunk));
+  }
+  const lines = new TarSplitLines();
+  for await (const e of splitTar(pieces(), { lines, onLines: (t) => void (out += t), flushAt: 300 })) {
+    if (read === 'none') continue;
+    for await (const c of e.body()) {
+      assert.ok(c.length > 0);
+      if (read === 'first') break;
+    }
+  }
+  return out;
 }
 
 async function collect(src: AsyncIterable<TarSplitRecord>): Promise<TarSplitRecord[]> {
@@ -154,6 +174,28 @@ describe('tar-split JSON lines', () => {
     const text = ['{"type":1,"name":"./a/","payload":null,"position":0}', '{"type":1,"name":"a","payload":null,"position":1}'].join('\n');
     await assert.rejects(collect(readTarSplit(one(enc.encode(text)))), (err) => isBerthError(err, 'BERTH_INVALID_TAR') && /duplicate/.test((err as Error).message));
   });
+  test('TarSplitLines writes the lines encodeTarSplitRecord writes', () => {
+    const names = ['', 'a', './etc/', 'a"b', 'a\\b', '<x>&y', 'tab\tnl\n', 'ünï', '\u2028', 'ctl\u0001', "it's ~[a]{b}|?=;:@", 'del\u007f'];
+    const lines = new TarSplitLines();
+    const want: string[] = [];
+    let position = 0;
+    for (const name of names) {
+      const data = enc.encode(name);
+      const c = new Crc64();
+      c.update(data);
+      lines.file(name, undefined, data.length, data.length > 0 ? c : undefined);
+      want.push(encodeTarSplitRecord({ type: 'file', name, size: data.length, crc: data.length > 0 ? crc64(data) : undefined, position: position++ }));
+      lines.segment(data, enc.encode('pad'));
+      want.push(encodeTarSplitRecord({ type: 'segment', payload: enc.encode(`${name}pad`), position: position++ }));
+    }
+    const raw = new Uint8Array([0xff, 0x41]);
+    lines.file('\ufffdA', raw, 0, undefined);
+    want.push(encodeTarSplitRecord({ type: 'file', name: '\ufffdA', nameRaw: raw, size: 0, crc: undefined, position: position++ }));
+    lines.segment(new Uint8Array(0), new Uint8Array(0));
+    want.push(encodeTarSplitRecord({ type: 'segment', payload: new Uint8Array(0), position: position++ }));
+    assert.equal(lines.take(), want.map((l) => `${l}\n`).join(''));
+    assert.equal(lines.take(), '');
+  });
   test('cleanPath follows Go filepath.Clean', () => {
     for (const [i, o] of [['./a//b/', 'a/b'], ['', '.'], ['./', '.'], ['a/../..', '..'], ['/x/../..', '/'], ['a/./b/../c', 'a/c']]) assert.equal(cleanPath(i!), o);
   });
@@ -179,6 +221,11 @@ describe('disassembleTar and assembleTar against the real tar-split', () => {
         const theirText = gunzipSync(readFileSync(theirs)).toString('utf8');
         const ourText = Buffer.from(await toBytes(writeTarSplit(records, { gzip: false }))).toString('utf8');
         assert.equal(ourText, theirText, `${name}: JSON lines differ`);
+        // splitTar (one parse, as the store's load uses it) writes the same lines however the
+        // input is cut and however much of each body its consumer reads.
+        for (const [chunk, read] of [[tar.length, 'all'], [tar.length <= 1 << 16 ? 1 : 509, 'all'], [511, 'first'], [4096, 'none'], [100_003, 'first']] as const) {
+          assert.equal(await splitLines(tar, chunk, read), theirText, `${name}: splitTar lines, ${chunk}-byte chunks, bodies read: ${read}`);
+        }
         assert.deepEqual(await collect(readTarSplit(createReadStream(theirs))), records, `${name}: decoded records`);
         assert.equal(await assembledSize(records), tar.length, `${name}: size from records`);
 
@@ -239,5 +286,19 @@ describe('assembleTar errors name the file', () => {
   test('disassembly refuses a tar naming a path twice', async () => {
     const t = await toBytes(writeTar([{ header: { name: 'x/', type: 'directory' } }, { header: { name: './x', type: 'directory' } }]));
     await assert.rejects(disassemble(t), (err) => isBerthError(err, 'BERTH_INVALID_TAR') && /duplicate path/.test((err as Error).message));
+  });
+  test('splitTar refuses a tar naming a path twice, and bad tars as readTar does', async () => {
+    const t = await toBytes(writeTar([{ header: { name: 'x/', type: 'directory' } }, { header: { name: './x', type: 'directory' } }]));
+    await assert.rejects(splitLines(t), (err) => isBerthError(err, 'BERTH_INVALID_TAR') && /entry 1 "\.\/x": duplicate path/.test((err as Error).message));
+    const good = await toBytes(writeTar([{ header: { name: 'a', type: 'file' }, body: enc.encode('x'.repeat(1000)) }]));
+    await assert.rejects(splitLines(good.subarray(0, 900)), (err) => isBerthError(err, 'BERTH_INVALID_TAR') && /entry 0 "a": truncated body/.test((err as Error).message));
+  });
+  test('splitTar: a body read twice is a usage error', async () => {
+    const t = await toBytes(writeTar([{ header: { name: 'a', type: 'file' }, body: enc.encode('abc') }]));
+    const lines = new TarSplitLines();
+    for await (const e of splitTar(one(t), { lines, onLines: () => undefined })) {
+      e.body();
+      assert.throws(() => e.body(), (err) => isBerthError(err, 'BERTH_USAGE'));
+    }
   });
 });

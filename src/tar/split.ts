@@ -17,7 +17,9 @@
 import { BerthError, isBerthError, withContext } from '../core/errors.js';
 import { compress, decompress, sniffCompression } from '../io/codec.js';
 import { peek, type ByteStream, type IoOptions } from '../io/stream.js';
-import { readTar, type ReadTarOptions } from './reader.js';
+import type { TarHeader } from './header.js';
+import { Crc64 } from './crc64.js';
+import { readTar, type ReadTarOptions, type TarEntry } from './reader.js';
 
 /** Raw archive bytes between file data: headers, padding, end-of-archive blocks. */
 export interface TarSplitSegment {
@@ -42,93 +44,8 @@ export interface TarSplitFile {
 
 export type TarSplitRecord = TarSplitSegment | TarSplitFile;
 
-// ---------------------------------------------------------------------------------------------
-// CRC-64/ISO (polynomial 0x1B reflected = 0xD800000000000000, init and final XOR all ones), the
-// checksum Go's hash/crc64 computes with crc64.MakeTable(crc64.ISO). Kept as two 32-bit halves
-// (BigInt would be far slower), eight tables for slicing-by-8.
-
-// Two flat Int32Array tables (8 × 256 entries for the high and low halves): signed 32-bit values
-// stay small integers in V8, and one flat array indexes faster than eight.
-const HI = new Int32Array(8 * 256);
-const LO = new Int32Array(8 * 256);
-for (let i = 0; i < 256; i++) {
-  let hi = 0;
-  let lo = i;
-  for (let k = 0; k < 8; k++) {
-    const bit = lo & 1;
-    lo = (lo >>> 1) | ((hi & 1) << 31);
-    hi = hi >>> 1;
-    if (bit) hi ^= 0xd8000000 | 0;
-  }
-  HI[i] = hi;
-  LO[i] = lo;
-}
-for (let t = 1; t < 8; t++) {
-  for (let i = 0; i < 256; i++) {
-    // table[t][i] = table[0][table[t-1][i] & 0xff] ^ (table[t-1][i] >> 8)
-    const ph = HI[(t - 1) * 256 + i]!;
-    const pl = LO[(t - 1) * 256 + i]!;
-    const idx = pl & 0xff;
-    HI[t * 256 + i] = HI[idx]! ^ (ph >>> 8);
-    LO[t * 256 + i] = LO[idx]! ^ ((pl >>> 8) | ((ph & 0xff) << 24));
-  }
-}
-
-/** Incremental CRC-64/ISO as tar-split stores it. */
-export class Crc64 {
-  private hi = -1;
-  private lo = -1;
-
-  update(bytes: Uint8Array): void {
-    let hi = this.hi;
-    let lo = this.lo;
-    let i = 0;
-    const n = bytes.length;
-    // Bytes up to a 4-byte boundary one at a time, then 8 at a time through a little-endian word
-    // view (every platform Node runs on is little-endian), then the tail.
-    for (; i < n && ((bytes.byteOffset + i) & 3) !== 0; i++) {
-      const idx = (lo ^ bytes[i]!) & 0xff;
-      lo = ((lo >>> 8) | ((hi & 0xff) << 24)) ^ LO[idx]!;
-      hi = (hi >>> 8) ^ HI[idx]!;
-    }
-    const words = ((n - i) >>> 3) << 1;
-    if (words > 0) {
-      const w = new Int32Array(bytes.buffer, bytes.byteOffset + i, words);
-      for (let k = 0; k < words; k += 2) {
-        const a = lo ^ w[k]!;
-        const b = hi ^ w[k + 1]!;
-        hi = HI[1792 + (a & 0xff)]! ^ HI[1536 + ((a >>> 8) & 0xff)]! ^ HI[1280 + ((a >>> 16) & 0xff)]! ^ HI[1024 + (a >>> 24)]! ^
-          HI[768 + (b & 0xff)]! ^ HI[512 + ((b >>> 8) & 0xff)]! ^ HI[256 + ((b >>> 16) & 0xff)]! ^ HI[b >>> 24]!;
-        lo = LO[1792 + (a & 0xff)]! ^ LO[1536 + ((a >>> 8) & 0xff)]! ^ LO[1280 + ((a >>> 16) & 0xff)]! ^ LO[1024 + (a >>> 24)]! ^
-          LO[768 + (b & 0xff)]! ^ LO[512 + ((b >>> 8) & 0xff)]! ^ LO[256 + ((b >>> 16) & 0xff)]! ^ LO[b >>> 24]!;
-      }
-      i += words * 4;
-    }
-    for (; i < n; i++) {
-      const idx = (lo ^ bytes[i]!) & 0xff;
-      lo = ((lo >>> 8) | ((hi & 0xff) << 24)) ^ LO[idx]!;
-      hi = (hi >>> 8) ^ HI[idx]!;
-    }
-    this.hi = hi;
-    this.lo = lo;
-  }
-
-  /** The 8 checksum bytes, big-endian (as tar-split stores it). */
-  digest(): Uint8Array {
-    const out = new Uint8Array(8);
-    const v = new DataView(out.buffer);
-    v.setInt32(0, ~this.hi);
-    v.setInt32(4, ~this.lo);
-    return out;
-  }
-}
-
-/** CRC-64/ISO of bytes, big-endian, as tar-split stores it. */
-export function crc64(bytes: Uint8Array): Uint8Array {
-  const c = new Crc64();
-  c.update(bytes);
-  return c.digest();
-}
+// CRC-64/ISO lives in crc64.ts (JavaScript and WebAssembly); re-exported for existing callers.
+export { Crc64, crc64 } from './crc64.js';
 
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString('hex');
@@ -502,6 +419,172 @@ export async function* disassembleTar(tar: ByteStream, opts: DisassembleTarOptio
   }
   await emit({ type: 'segment', payload: new Uint8Array(0), position: position++ });
   if (rest.length > 0) yield rest;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One parse: tar-split recorded while a consumer reads the entries
+
+/**
+ * tar-split JSON lines built straight from entry fields into one text batch (no record objects,
+ * no concatenated segment buffers): the same lines encodeTarSplitRecord writes.
+ */
+export class TarSplitLines {
+  /** Lines not taken yet. */
+  text = '';
+  position = 0;
+  private scratch = Buffer.allocUnsafe(64 << 10);
+
+  /** A segment record of the bytes `a` then `b` (either may be empty). */
+  segment(a: Uint8Array, b: Uint8Array): void {
+    const n = a.length + b.length;
+    let payload: string;
+    if (n === 0) payload = '';
+    else if (a.length === 0) payload = b64(b);
+    else if (b.length === 0) payload = b64(a);
+    else {
+      if (n > this.scratch.length) this.scratch = Buffer.allocUnsafe(n);
+      this.scratch.set(a, 0);
+      this.scratch.set(b, a.length);
+      payload = this.scratch.toString('base64', 0, n);
+    }
+    this.text += `{"type":2,"payload":"${payload}","position":${this.position++}}\n`;
+  }
+
+  /** A file record; `crc` undefined for size 0. */
+  file(name: string, nameRaw: Uint8Array | undefined, size: number, crc: Crc64 | undefined): void {
+    const n = nameRaw !== undefined ? `"name_raw":"${b64(nameRaw)}",` : name === '' ? '' : `"name":${JSON_SAFE.test(name) ? `"${name}"` : goJsonString(name)},`;
+    const sz = size === 0 ? '' : `"size":${size},`;
+    let payload = 'null';
+    if (crc !== undefined) {
+      crc.digestInto(this.scratch);
+      payload = `"${this.scratch.toString('base64', 0, 8)}"`;
+    }
+    this.text += `{"type":1,${n}${sz}"payload":${payload},"position":${this.position++}}\n`;
+  }
+
+  /** The lines so far, removed from the batch. */
+  take(): string {
+    const t = this.text;
+    this.text = '';
+    return t;
+  }
+}
+
+/** Names Go's encoder writes unescaped: printable ASCII but `"`, `\\`, `<`, `>`, `&`. */
+const JSON_SAFE = /^[ !#-%'-;=?-[\]-~]*$/;
+
+export interface SplitTarOptions extends ReadTarOptions {
+  /** Where the JSON lines go. */
+  readonly lines: TarSplitLines;
+  /** Called between entries once the batch holds this many characters (default 64 Ki), with the batch taken. */
+  readonly onLines: (text: string) => void | Promise<void>;
+  readonly flushAt?: number;
+}
+
+/**
+ * readTar's entries, recorded as tar-split (the lines disassembleTar's records encode to) while
+ * the consumer reads them, so a layer that is applied and recorded is parsed once. Each body is
+ * checksummed as the consumer reads it; what the consumer leaves is read and checksummed before
+ * the next entry. Duplicate member paths are refused as disassembleTar refuses them. The lines
+ * of the end of the archive are added when the iteration ends (not on an early stop).
+ */
+export async function* splitTar(tar: ByteStream, opts: SplitTarOptions): AsyncGenerator<TarEntry> {
+  const { lines, onLines, flushAt = 1 << 16, ...readOpts } = opts;
+  // The previous entry: its padding is known once readTar has moved past it.
+  let prev: TarEntry | undefined;
+  let trailer: Uint8Array | undefined;
+  const seen = new Set<string>();
+  for await (const e of readTar(tar, { ...readOpts, onTrailer: (b) => (trailer = b) })) {
+    lines.segment(prev?.padding ?? EMPTY, e.raw);
+    const h = e.header;
+    const key = pathKey(h.name, h.nameRaw);
+    if (seen.has(key)) {
+      throw new BerthError('BERTH_INVALID_TAR', `reading tar entry ${e.index} ${JSON.stringify(h.name)}: duplicate path (tar-split and dockerd refuse layers that name a path twice)`, {
+        subject: h.name,
+      });
+    }
+    seen.add(key);
+    const s = new SplitEntry(e);
+    yield s;
+    await s.drain();
+    // Go's reader keeps the header's size for header-only types; tar-split records it as is.
+    lines.file(h.name, h.nameRaw, h.size, h.size > 0 ? s.crc : undefined);
+    prev = e;
+    if (lines.text.length >= flushAt) await onLines(lines.take());
+  }
+  const rest = trailer ?? EMPTY;
+  const eoa = Math.min(rest.length, 1024);
+  const pendingPadding = prev?.padding ?? EMPTY;
+  if (pendingPadding.length + eoa > 0) lines.segment(pendingPadding, rest.subarray(0, eoa));
+  for (let at = eoa; at < rest.length; at += TRAILER_CHUNK) lines.segment(EMPTY, rest.subarray(at, Math.min(rest.length, at + TRAILER_CHUNK)));
+  lines.segment(EMPTY, EMPTY);
+  await onLines(lines.take());
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** A readTar entry whose body passes through a CRC-64 (read to its end by drain). */
+class SplitEntry implements TarEntry {
+  readonly crc = new Crc64();
+  /** The underlying body, once opened; it is never closed early, drain reads what is left. */
+  src: AsyncIterator<Uint8Array> | undefined;
+  private taken = false;
+
+  constructor(private readonly e: TarEntry) {}
+
+  get index(): number { return this.e.index; }
+  get header(): TarHeader { return this.e.header; }
+  get rawOffset(): number { return this.e.rawOffset; }
+  get headerOffset(): number { return this.e.headerOffset; }
+  get dataOffset(): number { return this.e.dataOffset; }
+  get dataSize(): number { return this.e.dataSize; }
+  get raw(): Uint8Array { return this.e.raw; }
+  get padding(): Uint8Array { return this.e.padding; }
+
+  body(): ByteStream {
+    if (this.taken) throw new BerthError('BERTH_USAGE', `reading tar entry ${this.e.index} ${JSON.stringify(this.e.header.name)}: body() called twice`);
+    this.taken = true;
+    return new CrcBody(this);
+  }
+
+  open(): AsyncIterator<Uint8Array> {
+    return (this.src ??= this.e.body()[Symbol.asyncIterator]());
+  }
+
+  /** Reads and checksums what the consumer left of the body. */
+  async drain(): Promise<void> {
+    if (this.e.dataSize === 0 && this.src === undefined) return;
+    const it = this.open();
+    for (;;) {
+      const r = await it.next();
+      if (r.done === true) return;
+      this.crc.update(r.value);
+    }
+  }
+}
+
+/** The consumer's view of a SplitEntry body: closing it early leaves the rest to drain. */
+class CrcBody implements AsyncIterableIterator<Uint8Array> {
+  private done = false;
+  constructor(private readonly entry: SplitEntry) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    if (this.done) return Promise.resolve({ value: undefined, done: true });
+    return this.entry.open().next().then((r) => {
+      if (r.done === true) this.done = true;
+      else this.entry.crc.update(r.value);
+      return r;
+    });
+  }
+
+  return(): Promise<IteratorResult<Uint8Array>> {
+    this.done = true;
+    return Promise.resolve({ value: undefined, done: true });
+  }
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {

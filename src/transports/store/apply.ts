@@ -2,7 +2,7 @@
  * Applying one layer tar into a graph-driver directory as dockerd does (formats.md 10.5, 10.11),
  * in one pass that also records tar-split (section 11) and hashes the diff_id:
  *
- *   tar bytes ─ sha256 (diff_id) ─ disassembleTar (tar-split.json.gz) ─ readTar ─ apply entries
+ *   tar bytes ─ sha256 (diff_id) ─ splitTar (one parse: entries, and tar-split.json.gz lines) ─ apply entries
  *
  * overlay2 ('overlay' mode, an empty `diff/` per layer): a whiteout `d/.wh.x` becomes a character
  * device 0/0 at `d/x` owned as the tar header says, an opaque marker `d/.wh..wh..opq` becomes the
@@ -33,8 +33,8 @@ import { cleanEntryName, parentOf, resolveInRoot, type ProbeResult } from '../..
 import { fastCleanName } from '../../layer/union.js';
 import { classifyEntry, WHITEOUT_PREFIX } from '../../layer/whiteout.js';
 import type { TarHeader } from '../../tar/header.js';
-import { readTar, type TarEntry } from '../../tar/reader.js';
-import { disassembleTar, encodeTarSplitRecord, type TarSplitRecord } from '../../tar/split.js';
+import type { TarEntry } from '../../tar/reader.js';
+import { splitTar, TarSplitLines } from '../../tar/split.js';
 import { setXattrs, xattrTool, type XattrWrite } from './xattr.js';
 
 const run = promisify(execFile);
@@ -158,12 +158,11 @@ function isMissing(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
-/** Writes tar-split records as gzip'd JSON lines to a new file, with backpressure. */
+/** Writes tar-split JSON lines gzip'd to a new file, with backpressure. */
 class TarSplitWriter {
   private readonly gz = createGzip();
   private readonly out;
   private readonly finished: Promise<void>;
-  private batch = '';
 
   constructor(file: string) {
     this.out = createWriteStream(file, { flags: 'wx', mode: 0o644 });
@@ -176,19 +175,11 @@ class TarSplitWriter {
     this.finished.catch(() => undefined);
   }
 
-  async add(r: TarSplitRecord): Promise<void> {
-    this.batch += `${encodeTarSplitRecord(r)}\n`;
-    if (this.batch.length >= 1 << 16) await this.flush();
-  }
-
-  private async flush(): Promise<void> {
-    const text = this.batch;
-    this.batch = '';
+  async write(text: string): Promise<void> {
     if (text !== '' && !this.gz.write(text)) await Promise.race([once(this.gz, 'drain'), this.finished]);
   }
 
   async end(): Promise<void> {
-    await this.flush();
     this.gz.end();
     await this.finished;
   }
@@ -217,8 +208,8 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
   }
   const ts = new TarSplitWriter(opts.tarSplitFile);
   try {
-    const passthrough = disassembleTar(hashed(), { onRecord: (r) => ts.add(r), ...(opts.signal ? { signal: opts.signal } : {}) });
-    for await (const entry of readTar(passthrough, { maxEntries: Number.MAX_SAFE_INTEGER, ...(opts.signal ? { signal: opts.signal } : {}) })) {
+    const entries = splitTar(hashed(), { lines: new TarSplitLines(), onLines: (text) => ts.write(text), ...(opts.signal ? { signal: opts.signal } : {}) });
+    for await (const entry of entries) {
       budget.addEntry(opts.what);
       try {
         await a.apply(entry);
