@@ -42,10 +42,10 @@ import { DEFAULT_LIMITS, limits } from '../io/limits.js';
 import { verifyStream } from '../io/verify.js';
 import { setXattrs, xattrTool, type XattrWrite } from '../io/xattr.js';
 import type { TarHeader } from '../tar/header.js';
-import { readTar, type TarEntry } from '../tar/reader.js';
 import { cleanEntryName, parentOf, resolveInRoot, type PathProbe, type ProbeResult } from './safe-path.js';
 import { fastCleanName } from './union.js';
-import { classifyEntry, WHITEOUT_PREFIX } from './whiteout.js';
+import { TarFeed } from './tar-feed.js';
+import { classifyEntry, WHITEOUT_PREFIX, type EntryRole } from './whiteout.js';
 
 const run = promisify(execFile);
 
@@ -139,6 +139,9 @@ class Extractor {
   private skippedXattrs = 0;
   private readonly pendingXattrs = new Map<string, Readonly<Record<string, Uint8Array>>>();
   private clearedSpecial = 0;
+  /** The regular file whose body is being written (-1: none, the data is skipped). */
+  private out = -1;
+  private outHeader: TarHeader | undefined;
 
   /** Owner a new file or symlink gets by itself, when certain (-1 otherwise): fchown to it is skipped. */
   private readonly ownUid: number;
@@ -212,16 +215,56 @@ class Extractor {
     this.touched = new Set();
     let stream: ByteStream = this.limitBytes(await layer.open(this.opts), what);
     if (layer.diffId !== undefined) stream = verifyStream(stream, { digest: layer.diffId, what: `${what} (uncompressed, against its diff_id)` });
-    for await (const entry of readTar(stream, { maxEntries: Number.MAX_SAFE_INTEGER, ...(this.opts.signal ? { signal: this.opts.signal } : {}) })) {
-      if (++this.entries > this.maxEntries) {
-        throw new BerthError('BERTH_LIMIT', `${what}: more than ${this.maxEntries} entries in all layers (the unpack limit; raise it to go on)`, {
-          subject: what, want: this.maxEntries, got: this.entries,
-        });
+    const signal = this.opts.signal;
+    let label = '';
+    const wrap = (err: unknown): never => {
+      throw withContext(err, label);
+    };
+    // Entries are applied as the chunks are parsed: file bodies are written straight from the
+    // decompressed chunks, and only entries that need the general path wait on a promise.
+    const feed = new TarFeed({
+      entry: (h, index) => {
+        if (++this.entries > this.maxEntries) {
+          throw new BerthError('BERTH_LIMIT', `${what}: more than ${this.maxEntries} entries in all layers (the unpack limit; raise it to go on)`, {
+            subject: what, want: this.maxEntries, got: this.entries,
+          });
+        }
+        label = `${what} entry ${index} ${JSON.stringify(h.name)}`;
+        try {
+          return this.applyEntry(h)?.catch(wrap);
+        } catch (err) {
+          return wrap(err);
+        }
+      },
+      data: (bytes) => {
+        if (this.out < 0) return;
+        try {
+          let at = 0;
+          while (at < bytes.length) at += writeSync(this.out, bytes, at, bytes.length - at);
+        } catch (err) {
+          wrap(err);
+        }
+      },
+      end: () => {
+        if (this.out < 0) return;
+        try {
+          this.closeFile();
+        } catch (err) {
+          wrap(err);
+        }
+      },
+    });
+    try {
+      for await (const chunk of stream) {
+        if (signal?.aborted === true) throw new BerthError('BERTH_ABORTED', 'reading tar: aborted', { cause: signal.reason });
+        const wait = feed.feed(chunk);
+        if (wait !== undefined) await wait;
       }
-      try {
-        await this.applyEntry(entry);
-      } catch (err) {
-        throw withContext(err, `${what} entry ${entry.index} ${JSON.stringify(entry.header.name)}`);
+      feed.finish();
+    } finally {
+      if (this.out >= 0) {
+        closeSync(this.out);
+        this.out = -1;
       }
     }
   }
@@ -238,33 +281,44 @@ class Extractor {
     }
   }
 
-  private async applyEntry(entry: TarEntry): Promise<void> {
-    const h = entry.header;
-    if (h.type === 'g') return;
+  /**
+   * Applies one entry: undefined when done synchronously, else a promise (the general path). A
+   * regular file is left open in `out` for the body; closeFile() finishes it.
+   */
+  private applyEntry(h: TarHeader): Promise<void> | undefined {
+    if (h.type === 'g') return undefined;
     const clean = fastCleanName(h.name) ?? cleanEntryName(h.name);
     const role = clean.includes(WHITEOUT_PREFIX) ? classifyEntry(clean) : undefined;
-    if (role?.kind === 'meta') return;
-    if (role?.kind === 'opaque') {
+    if (role?.kind === 'meta') return undefined;
+    if (role !== undefined && role.kind !== 'normal') return this.applyWhiteout(role);
+    if (clean === '') return undefined; // the directory itself is the user's: its metadata is left alone
+    if (!['file', 'directory', 'symlink', 'link', 'char', 'block', 'fifo'].includes(h.type)) {
+      throw new BerthError('BERTH_UNSUPPORTED', `entry type ${JSON.stringify(h.typeflag)} is not supported in a layer`, { got: h.typeflag });
+    }
+    // Fast path: the parent is a known real directory and nothing is at the entry's path yet.
+    if (h.type !== 'link' && this.isSafeDir(parentOf(clean)) && this.createNew(clean, h)) return undefined;
+    return this.applyGeneral(clean, h);
+  }
+
+  private async applyWhiteout(role: Exclude<EntryRole, { kind: 'normal' | 'meta' }>): Promise<void> {
+    if (role.kind === 'opaque') {
       const r = await resolveInRoot(role.dir, this.probe, { followFinal: true, repair: this.repair });
       if (r.last.kind !== 'directory') await this.repair(r.path, r.last);
       this.touch(r.path);
       await this.hideChildren(r.path);
       return;
     }
-    if (role?.kind === 'whiteout') {
+    if (role.kind === 'whiteout') {
       const d = await resolveInRoot(role.dir, this.probe, { followFinal: true });
       if (d.missingParent || d.last.kind !== 'directory') return;
       const target = d.path === '' ? role.name : `${d.path}/${role.name}`;
       const t = this.probe(target) as ProbeResult;
       if (t.kind !== 'absent') await this.hide(target, t);
-      return;
     }
-    if (clean === '') return; // the directory itself is the user's: its metadata is left alone
-    if (!['file', 'directory', 'symlink', 'link', 'char', 'block', 'fifo'].includes(h.type)) {
-      throw new BerthError('BERTH_UNSUPPORTED', `entry type ${JSON.stringify(h.typeflag)} is not supported in a layer`, { got: h.typeflag });
-    }
-    // Fast path: the parent is a known real directory and nothing is at the entry's path yet.
-    if (h.type !== 'link' && this.isSafeDir(parentOf(clean)) && (await this.createNew(clean, h, entry))) return;
+  }
+
+  /** An entry whose parent is not known safe or whose path is taken: resolve, remove what is there, create. */
+  private async applyGeneral(clean: string, h: TarHeader): Promise<void> {
     const r = await resolveInRoot(clean, this.probe, { followFinal: false, repair: this.repair });
     const rel = r.path;
     const host = this.host(rel);
@@ -299,7 +353,7 @@ class Extractor {
     }
     switch (h.type) {
       case 'file':
-        await this.writeFile(openSync(host, NEW_FILE, this.createMode(h)), h, entry);
+        this.openFile(openSync(host, NEW_FILE, this.createMode(h)), h);
         break;
       case 'link':
         linkSync(linkTarget!, host);
@@ -318,7 +372,7 @@ class Extractor {
    * nothing is there: O_EXCL semantics, so an existing path fails with EEXIST and false is
    * returned (nothing changed; the general code then looks at what is there).
    */
-  private async createNew(clean: string, h: TarHeader, entry: TarEntry): Promise<boolean> {
+  private createNew(clean: string, h: TarHeader): boolean {
     const host = this.host(clean);
     let fd = -1;
     try {
@@ -332,7 +386,7 @@ class Extractor {
     }
     this.touch(clean);
     if (h.type === 'file') {
-      await this.writeFile(fd, h, entry);
+      this.openFile(fd, h);
     } else if (h.type === 'directory') {
       this.safeDirs.add(clean);
       this.dirs.set(clean, { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
@@ -363,16 +417,18 @@ class Extractor {
     this.noteXattrs(h);
   }
 
-  /** Writes the body into a new file's descriptor, then owner, mode and times; closes it. */
-  private async writeFile(fd: number, h: TarHeader, entry: TarEntry): Promise<void> {
+  /** Takes a new file's descriptor: the body is written into it as it streams, then closeFile(). */
+  private openFile(fd: number, h: TarHeader): void {
+    this.out = fd;
+    this.outHeader = h;
+  }
+
+  /** Owner, mode and times of the file being written, on its descriptor; closes it. */
+  private closeFile(): void {
+    const fd = this.out;
+    const h = this.outHeader!;
+    this.out = -1;
     try {
-      // Skipping body() for an empty file saves the iteration; the reader skips nothing.
-      if (entry.dataSize > 0) {
-        for await (const chunk of entry.body()) {
-          let at = 0;
-          while (at < chunk.length) at += writeSync(fd, chunk, at, chunk.length - at);
-        }
-      }
       if (this.needsChown(h)) fchownSync(fd, h.uid, h.gid);
       const mode = this.fileMode(h.mode);
       if (mode !== this.createMode(h)) fchmodSync(fd, mode);
