@@ -436,6 +436,20 @@ test('union rules on disk: whiteouts, opaque dirs, replacements, hard links, las
   assert.equal(await readFile(path.join(sb.dir, 'dup'), 'utf8'), '2');
 });
 
+test('whiteouts late in a layer hide only lower content, never what the same layer made before them', async (t) => {
+  const sb = await sandbox(t);
+  await extractLayers([
+    layer([{ name: 'd/' }, { name: 'd/old', body: 'o' }, { name: 'e/' }, { name: 'e/old', body: 'o' }, { name: 'gone', body: 'g' }]),
+    // No whiteout before these: the layer's own entries come first, then the markers.
+    layer([{ name: 'd/new', body: 'n' }, { name: 'e/sub/' }, { name: 'e/sub/x', body: 'x' }, { name: 'kept', body: 'k' }, { name: 'd/.wh..wh..opq' }, { name: 'e/.wh..wh..opq' }, { name: '.wh.kept' }, { name: '.wh.gone' }]),
+  ], sb.dir);
+  const names = async (p: string): Promise<string[]> => (await readdir(path.join(sb.dir, p))).sort();
+  assert.deepEqual(await names(''), ['d', 'e', 'kept']);
+  assert.deepEqual(await names('d'), ['new']);
+  assert.deepEqual(await names('e'), ['sub']);
+  assert.deepEqual(await names('e/sub'), ['x']);
+});
+
 test('fixture: osv-scalibr escape.tar as a layer is refused and nothing outside changes', async (t) => {
   const sb = await sandbox(t);
   const file = path.resolve(repoRoot(), '../shared/fixtures/real/google__osv-scalibr/artifact/image/unpack/testdata/escape.tar');

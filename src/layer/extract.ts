@@ -135,6 +135,11 @@ class Extractor {
   private readonly dirs = new Map<string, DirMeta>();
   /** Paths created or replaced by the current layer, and their ancestors. */
   private touched = new Set<string>();
+  /**
+   * Until the layer's first whiteout, touched paths are only logged (an array push, no hashing):
+   * most layers have no whiteout, and the set is built from the log when one comes.
+   */
+  private touchedLog: string[] | undefined = [];
   private skippedDevices = 0;
   private skippedXattrs = 0;
   private readonly pendingXattrs = new Map<string, Readonly<Record<string, Uint8Array>>>();
@@ -204,6 +209,10 @@ class Extractor {
   };
 
   private touch(rel: string): void {
+    if (this.touchedLog !== undefined) {
+      this.touchedLog.push(rel);
+      return;
+    }
     let p = rel;
     while (p !== '' && !this.touched.has(p)) {
       this.touched.add(p);
@@ -213,23 +222,27 @@ class Extractor {
 
   async applyLayer(layer: ExtractLayer, what: string): Promise<void> {
     this.touched = new Set();
+    this.touchedLog = [];
     let stream: ByteStream = this.limitBytes(await layer.open(this.opts), what);
     if (layer.diffId !== undefined) stream = verifyStream(stream, { digest: layer.diffId, what: `${what} (uncompressed, against its diff_id)` });
     const signal = this.opts.signal;
-    let label = '';
+    // The entry errors are named after, kept as is: the label is built only for an error.
+    let index = 0;
+    let name = '';
     const wrap = (err: unknown): never => {
-      throw withContext(err, label);
+      throw withContext(err, `${what} entry ${index} ${JSON.stringify(name)}`);
     };
     // Entries are applied as the chunks are parsed: file bodies are written straight from the
     // decompressed chunks, and only entries that need the general path wait on a promise.
     const feed = new TarFeed({
-      entry: (h, index) => {
+      entry: (h, i) => {
         if (++this.entries > this.maxEntries) {
           throw new BerthError('BERTH_LIMIT', `${what}: more than ${this.maxEntries} entries in all layers (the unpack limit; raise it to go on)`, {
             subject: what, want: this.maxEntries, got: this.entries,
           });
         }
-        label = `${what} entry ${index} ${JSON.stringify(h.name)}`;
+        index = i;
+        name = h.name;
         try {
           return this.applyEntry(h)?.catch(wrap);
         } catch (err) {
@@ -301,6 +314,11 @@ class Extractor {
   }
 
   private async applyWhiteout(role: Exclude<EntryRole, { kind: 'normal' | 'meta' }>): Promise<void> {
+    if (this.touchedLog !== undefined) {
+      const log = this.touchedLog;
+      this.touchedLog = undefined;
+      for (const rel of log) this.touch(rel);
+    }
     if (role.kind === 'opaque') {
       const r = await resolveInRoot(role.dir, this.probe, { followFinal: true, repair: this.repair });
       if (r.last.kind !== 'directory') await this.repair(r.path, r.last);
