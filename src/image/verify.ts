@@ -4,6 +4,7 @@
  * the config's diff_ids, counts, missing blobs (errors where an image needs them, warnings for
  * sparse index children) and blobs nothing references (warnings). Every blob is read once.
  */
+import { availableParallelism } from 'node:os';
 import type { Descriptor } from '../core/descriptor.js';
 import { createDigester, shortDigest } from '../core/digest.js';
 import { toBerthError } from '../core/errors.js';
@@ -54,16 +55,40 @@ export interface VerifyOptions extends IoOptions {
 
 const ATTESTATION_LAYER_LIMIT = 64 * 1024 * 1024;
 
+/** Layers read at once: enough to keep two cores busy (gunzip on the thread pool, hashing here). */
+function layerConcurrency(): number {
+  return Math.max(2, Math.min(4, availableParallelism()));
+}
+
+/** At most `max` jobs at a time, started in the order asked. */
+class Slots {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly max: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
 export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   const seen = new Set<string>();
-  const layerResults = new Map<string, string | undefined>();
+  const layerResults = new Map<string, Promise<string | undefined>>();
   let bytes = 0;
   let blobs = 0;
   let manifests = 0;
   let layers = 0;
-  const error = (subject: string, message: string) => problems.push({ severity: 'error', subject, message });
-  const warn = (subject: string, message: string) => problems.push({ severity: 'warning', subject, message });
+  const problemOf = (severity: VerifyProblem['severity'], subject: string, message: string): VerifyProblem => ({ severity, subject, message });
+  const error = (subject: string, message: string) => problems.push(problemOf('error', subject, message));
+  const warn = (subject: string, message: string) => problems.push(problemOf('warning', subject, message));
   const count = (n: number) => {
     bytes += n;
     opts.onBytes?.(n);
@@ -78,6 +103,7 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
   for (const note of opts.entryNotes ?? []) report(note, warn);
   for (const problem of opts.entryProblems ?? []) report(problem, error);
   let unreadable = 0;
+  const layerSlots = new Slots(layerConcurrency());
 
   async function visitManifestLike(desc: Descriptor, role: EntryRole, parentIndex: boolean, path: readonly string[], subjectDigest?: string): Promise<void> {
     const what = describeBlob(desc, role === 'unknown' ? 'blob' : role === 'image' ? 'manifest' : role);
@@ -156,26 +182,38 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
     if (config !== undefined && configDiffIds(config).length !== manifest.layers.length) {
       error(what, `lists ${manifest.layers.length} layers but its config ${shortDigest(manifest.config.digest)} has ${configDiffIds(config).length} rootfs.diff_ids`);
     }
-    for (const [i, layer] of manifest.layers.entries()) {
-      const lWhat = `layer ${i} ${shortDigest(layer.digest)} of ${what}`;
-      if (!(await src.has(layer, opts))) {
-        const info = classifyMediaType(layer.mediaType);
-        if ((layer.urls && layer.urls.length > 0) || info.nondistributable) warn(lWhat, 'is a foreign layer not stored here (its descriptor lists urls)');
-        else error(lWhat, 'is missing');
-        continue;
+    // Layers are verified several at once (each gunzips on the thread pool while the main thread
+    // hashes another); each index keeps its own problem list so the report reads in layer order.
+    const sinks: VerifyProblem[][] = manifest.layers.map(() => []);
+    const pending: Array<Promise<void>> = [];
+    try {
+      for (const [i, layer] of manifest.layers.entries()) {
+        const sink = sinks[i]!;
+        const lWhat = `layer ${i} ${shortDigest(layer.digest)} of ${what}`;
+        if (!(await src.has(layer, opts))) {
+          const info = classifyMediaType(layer.mediaType);
+          if ((layer.urls && layer.urls.length > 0) || info.nondistributable) sink.push(problemOf('warning', lWhat, 'is a foreign layer not stored here (its descriptor lists urls)'));
+          else sink.push(problemOf('error', lWhat, 'is missing'));
+          continue;
+        }
+        if (role === 'attestation') {
+          // held in memory whole (up to 64 MiB each), so one at a time
+          await verifyAttestationLayer(layer, lWhat, subjectDigest, sink);
+          continue;
+        }
+        const diffId = (config ? configDiffIds(config)[i] : undefined);
+        // decided before any await, so the first index naming a digest verifies it (and owns its problems)
+        if (!layerResults.has(layer.digest)) layerResults.set(layer.digest, verifyLayer(layer, lWhat, image, desc.digest, sink));
+        pending.push(layerResults.get(layer.digest)!.then((got) => {
+          if (diffId !== undefined && got !== undefined && got !== diffId) {
+            sink.push(problemOf('error', lWhat, `uncompressed digest ${got} does not match the config's rootfs.diff_ids[${i}] ${diffId}`));
+          }
+        }));
       }
-      if (role === 'attestation') {
-        await verifyAttestationLayer(layer, lWhat, subjectDigest);
-        continue;
-      }
-      const diffId = (config ? configDiffIds(config)[i] : undefined);
-      if (!layerResults.has(layer.digest)) {
-        layerResults.set(layer.digest, await verifyLayer(layer, lWhat, image, desc.digest));
-      }
-      const got = layerResults.get(layer.digest);
-      if (diffId !== undefined && got !== undefined && got !== diffId) {
-        error(lWhat, `uncompressed digest ${got} does not match the config's rootfs.diff_ids[${i}] ${diffId}`);
-      }
+    } finally {
+      // even when a has() fails, no layer job outlives this manifest
+      await Promise.allSettled(pending);
+      for (const sink of sinks) problems.push(...sink);
     }
   }
 
@@ -194,9 +232,13 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
   }
 
   /** Returns the diffID, or undefined when the layer could not be read (problem recorded). */
-  async function verifyLayer(layer: Descriptor, what: string, image: boolean, manifestDigest: string): Promise<string | undefined> {
-    if (seen.has(layer.digest)) return undefined;
+  function verifyLayer(layer: Descriptor, what: string, image: boolean, manifestDigest: string, sink: VerifyProblem[]): Promise<string | undefined> {
+    if (seen.has(layer.digest)) return Promise.resolve(undefined);
     seen.add(layer.digest);
+    return layerSlots.run(() => readLayer(layer, what, image, manifestDigest, sink));
+  }
+
+  async function readLayer(layer: Descriptor, what: string, image: boolean, manifestDigest: string, sink: VerifyProblem[]): Promise<string | undefined> {
     const info = classifyMediaType(layer.mediaType);
     try {
       const verified = await openVerified(src, layer, { ...opts, what });
@@ -209,8 +251,8 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
       const declared = info.compression ?? 'none';
       if (compression !== declared && !(opts.synthesized?.has(manifestDigest) ?? false)) {
         const msg = `media type ${layer.mediaType} says ${declared === 'none' ? 'an uncompressed tar' : declared} but the content is ${compression === 'none' ? 'not compressed' : compression}`;
-        if (info.family === 'oci') error(what, msg);
-        else warn(what, `${msg} (docker sniffs the content, so it still loads)`);
+        if (info.family === 'oci') sink.push(problemOf('error', what, msg));
+        else sink.push(problemOf('warning', what, `${msg} (docker sniffs the content, so it still loads)`));
       }
       const digester = createDigester();
       const counted = (async function* () {
@@ -224,12 +266,12 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
       layers++;
       return digester.digest();
     } catch (err) {
-      error(what, toBerthError(err).message);
+      sink.push(problemOf('error', what, toBerthError(err).message));
       return undefined;
     }
   }
 
-  async function verifyAttestationLayer(layer: Descriptor, what: string, subjectDigest: string | undefined): Promise<void> {
+  async function verifyAttestationLayer(layer: Descriptor, what: string, subjectDigest: string | undefined, sink: VerifyProblem[]): Promise<void> {
     if (seen.has(layer.digest)) return;
     seen.add(layer.digest);
     try {
@@ -239,11 +281,11 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
       count(raw.length);
       if (layer.mediaType.endsWith('json')) parseJsonBytes(raw, what, ATTESTATION_LAYER_LIMIT);
       for (const p of opts.checkAttestationLayer?.(layer, raw, subjectDigest) ?? []) {
-        if (p.startsWith('note: ')) warn(what, p.slice('note: '.length));
-        else error(what, p);
+        if (p.startsWith('note: ')) sink.push(problemOf('warning', what, p.slice('note: '.length)));
+        else sink.push(problemOf('error', what, p));
       }
     } catch (err) {
-      error(what, toBerthError(err).message);
+      sink.push(problemOf('error', what, toBerthError(err).message));
     }
   }
 
