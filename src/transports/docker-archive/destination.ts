@@ -49,7 +49,7 @@ interface ArchiveImage {
 
 export class DockerArchiveDestination extends StagingDestination {
   private constructor(reference: ImageReference, staging: string, opts: DestinationOptions) {
-    super(reference, DOCKER_ARCHIVE_CAPABILITIES, staging, opts);
+    super(reference, DOCKER_ARCHIVE_CAPABILITIES, staging, opts, { scratch: true });
   }
 
   static async open(reference: ImageReference, opts: DestinationOptions = {}): Promise<ImageDestination> {

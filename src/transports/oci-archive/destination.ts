@@ -21,7 +21,7 @@ export const OCI_ARCHIVE_CAPABILITIES: DestinationCapabilities = {
 
 export class OciArchiveDestination extends StagingDestination {
   private constructor(reference: ImageReference, staging: string, opts: DestinationOptions) {
-    super(reference, OCI_ARCHIVE_CAPABILITIES, staging, opts);
+    super(reference, OCI_ARCHIVE_CAPABILITIES, staging, opts, { scratch: true });
   }
 
   static async open(reference: ImageReference, opts: DestinationOptions = {}): Promise<ImageDestination> {

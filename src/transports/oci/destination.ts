@@ -33,7 +33,7 @@ export class OciLayoutDestination extends StagingDestination {
     private readonly target: string,
     private readonly mode: 'new' | 'empty-dir' | 'existing',
   ) {
-    super(reference, OCI_LAYOUT_CAPABILITIES, staging, opts, mode === 'existing' ? (d) => hasBlob(target, d) : undefined);
+    super(reference, OCI_LAYOUT_CAPABILITIES, staging, opts, mode === 'existing' ? { existing: (d) => hasBlob(target, d) } : {});
   }
 
   static async open(reference: ImageReference, opts: DestinationOptions = {}): Promise<ImageDestination> {

@@ -443,6 +443,16 @@ export function canWriteDigest(d: Digest): boolean {
 // ---------------------------------------------------------------------------------------------
 // The common part of every file-based destination
 
+export interface StageOptions {
+  /** Blobs that already exist at the target (an existing layout being added to). */
+  readonly existing?: (desc: Descriptor) => Promise<boolean>;
+  /**
+   * The staged blobs are only read back into the published file (an archive), which is itself
+   * fsynced: flushing them to disk first would write every byte to the disk twice.
+   */
+  readonly scratch?: boolean;
+}
+
 /**
  * A destination that stages blobs in a temp directory beside its target and publishes them at
  * commit. Subclasses implement publish(); close() without a commit removes the staging directory,
@@ -460,9 +470,10 @@ export abstract class StagingDestination implements ImageDestination {
     readonly capabilities: DestinationCapabilities,
     protected readonly staging: string,
     protected readonly opts: DestinationOptions,
-    existing?: (desc: Descriptor) => Promise<boolean>,
+    stage: StageOptions = {},
   ) {
-    this.blobs = new BlobDirectory(staging, { where: reference.toString(), ...(existing ? { existing } : {}), fsync: opts.fsync !== false });
+    const fsync = opts.fsync !== false && stage.scratch !== true;
+    this.blobs = new BlobDirectory(staging, { where: reference.toString(), ...(stage.existing ? { existing: stage.existing } : {}), fsync });
   }
 
   get where(): string {
