@@ -21,8 +21,11 @@
  * Limits on total uncompressed bytes and entries stop decompression bombs (BERTH_LIMIT), and
  * each layer's diff_id, when given, is checked as it streams (BERTH_DIGEST_MISMATCH).
  *
- * Speed: per-entry file-system calls are synchronous (a thread-pool round trip costs far more
- * than the call itself on a small file), and directories this extractor created or checked are
+ * Speed: each layer's tar is parsed chunk by chunk (tar-feed.ts) and file bodies are written
+ * straight from the decompressed chunks; per-entry file-system calls are synchronous (a
+ * thread-pool round trip costs far more than the call itself on a small file); a file is created
+ * with its final mode when the umask allows and is not chowned to the owner it already has, so a
+ * typical file costs open, write, futimes, close; and directories this extractor created or checked are
  * remembered as safe, so an entry whose parent is known costs no lstat of its ancestors: it is
  * created directly with O_EXCL (mkdir, symlink), and only when something is already at its path
  * does the general code (lstat, remove, create) run. Removing a directory forgets every safe
