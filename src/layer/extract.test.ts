@@ -291,7 +291,7 @@ test('as root, files owned by root get the entry owner; a setgid root makes its 
   await chown(sb.dir, 0, 4321);
   await chmod(sb.dir, 0o2755);
   await extractLayers([layer(entries)], sb.dir);
-  for (const name of ['own', 'other', 'd/own', 'lnk']) {
+  for (const name of ['own', 'other', 'd', 'd/own', 'lnk']) {
     const s = await lstat(path.join(sb.dir, name));
     assert.deepEqual([s.uid, s.gid], [0, 0], `owner of ${name}`);
   }

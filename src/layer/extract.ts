@@ -33,7 +33,7 @@
  */
 import { execFile } from 'node:child_process';
 import {
-  closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readlinkSync, symlinkSync,
+  chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readlinkSync, symlinkSync,
   unlinkSync, writeSync,
 } from 'node:fs';
 import { chmod, lchown, lstat, lutimes, mkdir, readdir, realpath, rm } from 'node:fs/promises';
@@ -508,10 +508,10 @@ class Extractor {
   }
 
   /** Sets the remembered xattrs, only on entries whose parents are all real directories still. */
-  private async applyXattrs(isRealDir: (rel: string) => Promise<boolean>): Promise<void> {
+  private async applyXattrs(isRealDir: (rel: string) => boolean): Promise<void> {
     const writes: XattrWrite[] = [];
     for (const [rel, xattrs] of this.pendingXattrs) {
-      if (!(await isRealDir(parentOf(rel))) || (this.probe(rel) as ProbeResult).kind === 'absent') continue;
+      if (!isRealDir(parentOf(rel)) || (this.probe(rel) as ProbeResult).kind === 'absent') continue;
       for (const name in xattrs) {
         if (!Object.hasOwn(xattrs, name)) continue;
         // without root only the user namespace can be written
@@ -550,24 +550,26 @@ class Extractor {
   /** Directory modes, owners and times, deepest last-set first, each path checked to be all real directories. */
   async finish(): Promise<void> {
     const real = new Map<string, boolean>();
-    const isRealDir = async (rel: string): Promise<boolean> => {
+    const isRealDir = (rel: string): boolean => {
       if (rel === '') return true;
       const known = real.get(rel);
       if (known !== undefined) return known;
-      let ok = await isRealDir(parentOf(rel));
+      let ok = isRealDir(parentOf(rel));
       if (ok) ok = (this.probe(rel) as ProbeResult).kind === 'directory';
       real.set(rel, ok);
       return ok;
     };
     await this.applyXattrs(isRealDir);
     const paths = [...this.dirs.keys()].sort((a, b) => b.length - a.length);
+    // Synchronous calls: a thread-pool round trip per directory costs more than the call.
     for (const rel of paths) {
-      if (!(await isRealDir(rel))) continue;
+      if (!isRealDir(rel)) continue;
       const m = this.dirs.get(rel)!;
       const host = this.host(rel);
-      if (this.privileged && m.uid !== undefined && m.gid !== undefined) await lchown(host, m.uid, m.gid);
-      await chmod(host, this.privileged ? m.mode & 0o7777 : m.mode & 0o1777);
-      if (m.mtime !== undefined) await lutimes(host, m.mtime, m.mtime);
+      // With a plain root every directory is one this extractor made, owned by ownUid:ownGid.
+      if (this.privileged && m.uid !== undefined && m.gid !== undefined && (m.uid !== this.ownUid || m.gid !== this.ownGid)) lchownSync(host, m.uid, m.gid);
+      chmodSync(host, this.privileged ? m.mode & 0o7777 : m.mode & 0o1777);
+      if (m.mtime !== undefined) lutimesSync(host, m.mtime, m.mtime);
     }
     if (this.skippedDevices > 0) this.warn(`skipped ${this.skippedDevices} device nodes and FIFOs (creating them needs root)`);
     if (this.clearedSpecial > 0) this.warn(`cleared setuid/setgid bits on ${this.clearedSpecial} files (not running as root)`);
