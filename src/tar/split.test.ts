@@ -57,7 +57,7 @@ async function splitLines(tar: Uint8Array, chunk = tar.length, read: 'all' | 'no
     for (let at = 0; at < tar.length; at += chunk) yield tar.subarray(at, Math.min(tar.length, at + chunk));
   }
   const lines = new TarSplitLines();
-  for await (const e of splitTar(pieces(), { lines, onLines: (t) => void (out += t), flushAt: 300 })) {
+  for await (const e of splitTar(pieces(), { lines, onLines: (t) => void (out += t.toString('utf8')), flushAt: 300 })) {
     if (read === 'none') continue;
     for await (const c of e.body()) {
       assert.ok(c.length > 0);
@@ -193,8 +193,36 @@ describe('tar-split JSON lines', () => {
     want.push(encodeTarSplitRecord({ type: 'file', name: '\ufffdA', nameRaw: raw, size: 0, crc: undefined, position: position++ }));
     lines.segment(new Uint8Array(0), new Uint8Array(0));
     want.push(encodeTarSplitRecord({ type: 'segment', payload: new Uint8Array(0), position: position++ }));
-    assert.equal(lines.take(), want.map((l) => `${l}\n`).join(''));
-    assert.equal(lines.take(), '');
+    assert.equal(lines.take().toString('utf8'), want.map((l) => `${l}\n`).join(''));
+    assert.equal(lines.take().length, 0);
+  });
+  test('cleanPath: the fast path agrees with the general one on every short name', () => {
+    // Reference: the component-array algorithm (Go filepath.Clean's rules).
+    const reference = (p: string): string => {
+      if (p === '') return '.';
+      const out: string[] = [];
+      for (const part of p.split('/')) {
+        if (part === '' || part === '.') continue;
+        if (part === '..') {
+          if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
+          else if (!p.startsWith('/')) out.push('..');
+          continue;
+        }
+        out.push(part);
+      }
+      const joined = out.join('/');
+      return p.startsWith('/') ? `/${joined}` : joined === '' ? '.' : joined;
+    };
+    const alphabet = ['a', '.', '/', 'b'];
+    const names = [''];
+    for (let len = 1; len <= 6; len++) {
+      for (let k = 0; k < alphabet.length ** len; k++) {
+        let name = '';
+        for (let v = k, i = 0; i < len; i++, v = Math.floor(v / alphabet.length)) name += alphabet[v % alphabet.length];
+        names.push(name);
+      }
+    }
+    for (const name of names) assert.equal(cleanPath(name), reference(name), JSON.stringify(name));
   });
   test('cleanPath follows Go filepath.Clean', () => {
     for (const [i, o] of [['./a//b/', 'a/b'], ['', '.'], ['./', '.'], ['a/../..', '..'], ['/x/../..', '/'], ['a/./b/../c', 'a/c']]) assert.equal(cleanPath(i!), o);

@@ -204,6 +204,31 @@ function pathKey(name: string, raw: Uint8Array | undefined): string {
  * relative, `..` resolved lexically.
  */
 export function cleanPath(p: string): string {
+  return simpleClean(p) ?? generalClean(p);
+}
+
+/**
+ * The common case without arrays: a relative name whose parts are neither empty nor `.`/`..`,
+ * after leading `./` and one trailing `/`. Undefined for anything else.
+ */
+function simpleClean(p: string): string | undefined {
+  let start = 0;
+  while (p.startsWith('./', start)) start += 2;
+  let end = p.length;
+  if (end > start && p.charCodeAt(end - 1) === 0x2f) end--;
+  if (end === start) return undefined;
+  let part = start;
+  for (let i = start; i <= end; i++) {
+    if (i < end && p.charCodeAt(i) !== 0x2f) continue;
+    const n = i - part;
+    if (n === 0) return undefined;
+    if (p.charCodeAt(part) === 0x2e && (n === 1 || (n === 2 && p.charCodeAt(part + 1) === 0x2e))) return undefined;
+    part = i + 1;
+  }
+  return start === 0 && end === p.length ? p : p.slice(start, end);
+}
+
+function generalClean(p: string): string {
   if (p === '') return '.';
   const rooted = p.startsWith('/');
   const out: string[] = [];
@@ -424,49 +449,158 @@ export async function* disassembleTar(tar: ByteStream, opts: DisassembleTarOptio
 // ---------------------------------------------------------------------------------------------
 // One parse: tar-split recorded while a consumer reads the entries
 
+/** Standard base64 alphabet, as byte values. */
+const B64 = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', 'latin1');
+const ASCII = (s: string): Buffer => Buffer.from(s, 'latin1');
+const SEGMENT_HEAD = ASCII('{"type":2,"payload":"');
+const SEGMENT_TAIL = ASCII('","position":');
+const FILE_HEAD = ASCII('{"type":1,');
+const NAME_RAW = ASCII('"name_raw":"');
+const NAME = ASCII('"name":');
+const SIZE = ASCII('"size":');
+const PAYLOAD = ASCII('"payload":');
+const NULL_POSITION = ASCII('null,"position":');
+const POSITION = ASCII(',"position":');
+
+/** Batch buffers handed out by take() and recycled by release(). */
+const BATCH = 256 << 10;
+
 /**
- * tar-split JSON lines built straight from entry fields into one text batch (no record objects,
- * no concatenated segment buffers): the same lines encodeTarSplitRecord writes.
+ * tar-split JSON lines written from entry fields straight into a reusable byte buffer (no record
+ * objects, no strings for base64 payloads): the same bytes encodeTarSplitRecord's lines encode to.
  */
 export class TarSplitLines {
-  /** Lines not taken yet. */
-  text = '';
   position = 0;
+  /** Bytes of lines not taken yet. */
+  length = 0;
+  private buf: Buffer = Buffer.allocUnsafe(BATCH);
   private scratch = Buffer.allocUnsafe(64 << 10);
+  private readonly free: Buffer[] = [];
+
+  private room(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.length + n));
+    this.buf.copy(bigger, 0, 0, this.length);
+    this.buf = bigger;
+  }
+
+  private put(bytes: Uint8Array): void {
+    this.buf.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+
+  /** Decimal digits of a non-negative safe integer. */
+  private digits(n: number): void {
+    const out = this.buf;
+    let len = 1;
+    for (let v = n; v >= 10; v = Math.floor(v / 10)) len++;
+    let o = this.length + len;
+    this.length = o;
+    let v = n;
+    do {
+      out[--o] = 0x30 + (v % 10);
+      v = Math.floor(v / 10);
+    } while (v > 0);
+  }
+
+  /** Base64 of src[start, end) with padding. */
+  private base64(src: Uint8Array, start: number, end: number): void {
+    const out = this.buf;
+    let o = this.length;
+    let i = start;
+    for (const stop = end - 2; i < stop; i += 3) {
+      const v = (src[i]! << 16) | (src[i + 1]! << 8) | src[i + 2]!;
+      out[o] = B64[v >>> 18]!;
+      out[o + 1] = B64[(v >>> 12) & 63]!;
+      out[o + 2] = B64[(v >>> 6) & 63]!;
+      out[o + 3] = B64[v & 63]!;
+      o += 4;
+    }
+    if (i < end) {
+      const two = i + 1 < end;
+      const v = (src[i]! << 16) | (two ? src[i + 1]! << 8 : 0);
+      out[o] = B64[v >>> 18]!;
+      out[o + 1] = B64[(v >>> 12) & 63]!;
+      out[o + 2] = two ? B64[(v >>> 6) & 63]! : 0x3d;
+      out[o + 3] = 0x3d;
+      o += 4;
+    }
+    this.length = o;
+  }
+
+  private endLine(): void {
+    this.digits(this.position++);
+    this.buf[this.length++] = 0x7d;
+    this.buf[this.length++] = 0x0a;
+  }
 
   /** A segment record of the bytes `a` then `b` (either may be empty). */
   segment(a: Uint8Array, b: Uint8Array): void {
     const n = a.length + b.length;
-    let payload: string;
-    if (n === 0) payload = '';
-    else if (a.length === 0) payload = b64(b);
-    else if (b.length === 0) payload = b64(a);
+    this.room(64 + Math.ceil(n / 3) * 4);
+    this.put(SEGMENT_HEAD);
+    if (a.length === 0) this.base64(b, 0, b.length);
+    else if (b.length === 0) this.base64(a, 0, a.length);
     else {
+      // base64 runs across the join, so the two are put side by side first
       if (n > this.scratch.length) this.scratch = Buffer.allocUnsafe(n);
       this.scratch.set(a, 0);
       this.scratch.set(b, a.length);
-      payload = this.scratch.toString('base64', 0, n);
+      this.base64(this.scratch, 0, n);
     }
-    this.text += `{"type":2,"payload":"${payload}","position":${this.position++}}\n`;
+    this.put(SEGMENT_TAIL);
+    this.endLine();
   }
 
   /** A file record; `crc` undefined for size 0. */
   file(name: string, nameRaw: Uint8Array | undefined, size: number, crc: Crc64 | undefined): void {
-    const n = nameRaw !== undefined ? `"name_raw":"${b64(nameRaw)}",` : name === '' ? '' : `"name":${JSON_SAFE.test(name) ? `"${name}"` : goJsonString(name)},`;
-    const sz = size === 0 ? '' : `"size":${size},`;
-    let payload = 'null';
-    if (crc !== undefined) {
-      crc.digestInto(this.scratch);
-      payload = `"${this.scratch.toString('base64', 0, 8)}"`;
+    this.room(128 + (nameRaw === undefined ? name.length * 6 : Math.ceil(nameRaw.length / 3) * 4));
+    this.put(FILE_HEAD);
+    if (nameRaw !== undefined) {
+      this.put(NAME_RAW);
+      this.base64(nameRaw, 0, nameRaw.length);
+      this.buf[this.length++] = 0x22;
+      this.buf[this.length++] = 0x2c;
+    } else if (name !== '') {
+      this.put(NAME);
+      if (JSON_SAFE.test(name)) {
+        this.buf[this.length++] = 0x22;
+        this.length += this.buf.write(name, this.length, 'latin1');
+        this.buf[this.length++] = 0x22;
+      } else {
+        this.length += this.buf.write(goJsonString(name), this.length, 'utf8');
+      }
+      this.buf[this.length++] = 0x2c;
     }
-    this.text += `{"type":1,${n}${sz}"payload":${payload},"position":${this.position++}}\n`;
+    if (size !== 0) {
+      this.put(SIZE);
+      this.digits(size);
+      this.buf[this.length++] = 0x2c;
+    }
+    this.put(PAYLOAD);
+    if (crc === undefined) {
+      this.put(NULL_POSITION);
+    } else {
+      crc.digestInto(this.scratch);
+      this.buf[this.length++] = 0x22;
+      this.base64(this.scratch, 0, 8);
+      this.buf[this.length++] = 0x22;
+      this.put(POSITION);
+    }
+    this.endLine();
   }
 
-  /** The lines so far, removed from the batch. */
-  take(): string {
-    const t = this.text;
-    this.text = '';
-    return t;
+  /** The lines so far, removed from the batch; hand the buffer back with release() once written. */
+  take(): Buffer {
+    const out = this.buf.subarray(0, this.length);
+    this.buf = this.free.pop() ?? Buffer.allocUnsafe(BATCH);
+    this.length = 0;
+    return out;
+  }
+
+  /** A buffer take() returned, no longer in use. */
+  release(bytes: Buffer): void {
+    if (bytes.buffer.byteLength === BATCH && bytes.byteOffset === 0 && this.free.length < 4) this.free.push(Buffer.from(bytes.buffer, 0, BATCH));
   }
 }
 
@@ -476,8 +610,8 @@ const JSON_SAFE = /^[ !#-%'-;=?-[\]-~]*$/;
 export interface SplitTarOptions extends ReadTarOptions {
   /** Where the JSON lines go. */
   readonly lines: TarSplitLines;
-  /** Called between entries once the batch holds this many characters (default 64 Ki), with the batch taken. */
-  readonly onLines: (text: string) => void | Promise<void>;
+  /** Called between entries once the batch holds this many bytes (default 64 KiB), with the batch taken (see TarSplitLines.release). */
+  readonly onLines: (bytes: Buffer) => void | Promise<void>;
   readonly flushAt?: number;
 }
 
@@ -510,7 +644,7 @@ export async function* splitTar(tar: ByteStream, opts: SplitTarOptions): AsyncGe
     // Go's reader keeps the header's size for header-only types; tar-split records it as is.
     lines.file(h.name, h.nameRaw, h.size, h.size > 0 ? s.crc : undefined);
     prev = e;
-    if (lines.text.length >= flushAt) await onLines(lines.take());
+    if (lines.length >= flushAt) await onLines(lines.take());
   }
   const rest = trailer ?? EMPTY;
   const eoa = Math.min(rest.length, 1024);
