@@ -188,6 +188,13 @@ describe('tar-split JSON lines', () => {
       lines.segment(data, enc.encode('pad'));
       want.push(encodeTarSplitRecord({ type: 'segment', payload: enc.encode(`${name}pad`), position: position++ }));
     }
+    for (const n of [46, 47, 48, 49, 50, 1000, 70_001]) {
+      const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 37) & 0xff);
+      lines.segment(bytes.subarray(0, n >> 1), bytes.subarray(n >> 1));
+      want.push(encodeTarSplitRecord({ type: 'segment', payload: bytes, position: position++ }));
+      lines.segment(bytes.subarray(1), new Uint8Array(0));
+      want.push(encodeTarSplitRecord({ type: 'segment', payload: bytes.subarray(1), position: position++ }));
+    }
     const raw = new Uint8Array([0xff, 0x41]);
     lines.file('\ufffdA', raw, 0, undefined);
     want.push(encodeTarSplitRecord({ type: 'file', name: '\ufffdA', nameRaw: raw, size: 0, crc: undefined, position: position++ }));

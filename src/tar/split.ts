@@ -505,6 +505,12 @@ export class TarSplitLines {
 
   /** Base64 of src[start, end) with padding. */
   private base64(src: Uint8Array, start: number, end: number): void {
+    if (end - start >= 48) {
+      // Node's encoder plus a latin1 copy beats this loop two to three times on header-sized input.
+      const b = Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, src.byteLength);
+      this.length += this.buf.write(b.toString('base64', start, end), this.length, 'latin1');
+      return;
+    }
     const out = this.buf;
     let o = this.length;
     let i = start;
