@@ -192,12 +192,13 @@ function checkAbort(signal: AbortSignal | undefined, what: string): void {
  * padding, as gzip(1) and Node's zlib do.
  */
 function gunzipStream(src: ByteStream, what: string): ByteStream {
-  // 256 KiB output buffers instead of zlib's 16 KiB: a sixteenth of the chunks through every
-  // stage downstream (digests, tar reader); 1 GiB gunzip + sha256 takes 2.8 instead of 4.6 CPU s.
+  // 1 MiB output buffers instead of zlib's 16 KiB: far fewer chunks through every stage downstream
+  // (digests, tar reader, writes); 1 GiB gunzip + sha256 took 2.8 instead of 4.6 CPU s at 256 KiB,
+  // and 1 MiB saves ~4% more of verify and oci -> docker-archive (debian).
   return throughTransform(src, createGunzip({ chunkSize: GUNZIP_CHUNK }), 'gzip', 'decompressing', what);
 }
 
-const GUNZIP_CHUNK = 256 << 10;
+const GUNZIP_CHUNK = 1 << 20;
 
 /** Runs a Node Transform over a ByteStream with backpressure; errors become BERTH_COMPRESSION. */
 async function* throughTransform(src: ByteStream, t: Transform, format: string, verb: string, what: string): ByteStream {
