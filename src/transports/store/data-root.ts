@@ -5,16 +5,18 @@
  * layerdb, layer bytes rebuilt from tar-split + the driver's files. Read-only: a root whose dockerd
  * is running can be read (dockerd never rewrites a config or layer in place).
  */
+import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { chainIds, configDiffIds, parseImageConfig, type ImageConfig } from '../../core/config.js';
 import { digestHex, isDigest, shortDigest, type Digest } from '../../core/digest.js';
 import { BerthError, withContext } from '../../core/errors.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
-import { assembleTar, assembledSize, type TarSplitRecord } from '../../tar/split.js';
+import { assembleTarSplit, tarSplitSize } from '../../tar/assemble.js';
+import type { TarSplitRecord } from '../../tar/split.js';
 import { configFile, listImageIds, readConfig, readImageMetadata, type ImageMetadata } from './imagedb.js';
 import { readLayerEntry, readLayerTarSplit, tarSplitFile, type LayerEntry } from './layerdb.js';
-import { filesDir, layerFileOpener, OTHER_DRIVERS, STORE_DRIVERS, type StoreDriver } from './overlay2.js';
+import { filesDir, layerFdOpener, OTHER_DRIVERS, STORE_DRIVERS, type StoreDriver } from './overlay2.js';
 import { lookupReference, parseRepositories, referencesOf, type Repositories } from './repositories.js';
 
 /** One image of the store, with its layers looked up (not read). */
@@ -218,11 +220,21 @@ export class DataRoot {
     return readLayerTarSplit(this.imageDir, chainId, `${this.imageRel}/${tarSplitFile(chainId)}`, opts);
   }
 
-  /** Size of the layer tar that tar-split rebuilds (read from the records, no file is opened; cached). */
+  /** The tar-split file of a layer, read in large pieces, and its name for messages. */
+  private tarSplitInput(chainId: Digest): { src: ByteStream; source: string } {
+    const rel = `${this.imageRel}/${tarSplitFile(chainId)}`;
+    return { src: createReadStream(path.join(this.root, rel), { highWaterMark: 256 << 10 }), source: rel };
+  }
+
+  /**
+   * Size of the layer tar that tar-split rebuilds (cached): the records are read and checked,
+   * payloads are measured, not kept, and no file is opened.
+   */
   tarSize(chainId: Digest, opts: IoOptions = {}): Promise<number> {
     let p = this.sizes.get(chainId);
     if (p === undefined) {
-      p = assembledSize(this.tarSplit(chainId, opts));
+      const { src, source } = this.tarSplitInput(chainId);
+      p = tarSplitSize(src, { ...opts, source });
       this.sizes.set(chainId, p);
       p.catch(() => this.sizes.delete(chainId));
     }
@@ -241,8 +253,9 @@ export class DataRoot {
         subject: entry.diffId ?? entry.chainId,
       });
     }
-    return assembleTar(this.tarSplit(entry.chainId, opts), layerFileOpener(path.join(this.root, files)), {
-      ...opts, what: `rebuilding layer ${entry.diffId ?? entry.chainId} from ${this.imageRel}/${entry.dir}/tar-split.json.gz and ${files}`,
+    const { src, source } = this.tarSplitInput(entry.chainId);
+    return assembleTarSplit(src, layerFdOpener(path.join(this.root, files)), {
+      ...opts, source, what: `rebuilding layer ${entry.diffId ?? entry.chainId} from ${this.imageRel}/${entry.dir}/tar-split.json.gz and ${files}`,
     });
   }
 

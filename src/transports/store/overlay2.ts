@@ -10,12 +10,13 @@
  *
  * Reads only: nothing here mounts, locks or writes.
  */
-import { closeSync, constants, createReadStream, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, createReadStream, fstatSync, lstatSync, openSync, readlinkSync } from 'node:fs';
 import { lstat, readFile, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError, withContext } from '../../core/errors.js';
-import { fromBytes, type ByteStream } from '../../io/stream.js';
+import type { ByteStream } from '../../io/stream.js';
 import { resolveInRoot, type PathProbe, type ProbeResult } from '../../layer/safe-path.js';
+import { assembleFileOf, type AssembleFile, type FdOpener } from '../../tar/assemble.js';
 import { cleanPath, type TarSplitFile, type TarSplitFileOpener } from '../../tar/split.js';
 
 export type StoreDriver = 'overlay2' | 'vfs';
@@ -78,88 +79,97 @@ function joinPath(base: string, rel: string | Buffer): string | Buffer {
 }
 
 /**
- * Opens the data of tar-split file records from the layer directory `dir`. A member's parent is
- * resolved inside `dir` as the applier placed it there (and as dockerd's chroot'd applier does):
- * a symlink met on the way is followed as if `dir` were `/` (an absolute target restarts at
- * `dir`, `..` stops there), never out of it. So `evil/x` under `evil -> /`, or `lib/x` under a
- * vfs copy's `lib -> /usr/lib`, is read from the file the load wrote, not refused and never
- * read from the host. The member itself must be a regular file, not a symlink.
+ * Opens the data of tar-split file records from the layer directory `dir`, as file descriptors.
+ * A member's parent is resolved inside `dir` as the applier placed it there (and as dockerd's
+ * chroot'd applier does): a symlink met on the way is followed as if `dir` were `/` (an absolute
+ * target restarts at `dir`, `..` stops there), never out of it. So `evil/x` under `evil -> /`, or
+ * `lib/x` under a vfs copy's `lib -> /usr/lib`, is read from the file the load wrote, not refused
+ * and never read from the host. The member itself must not be a symlink (and the assembler
+ * reads only a regular file). Synchronous once a directory is known: a layer is mostly many tiny files, and a thread-pool
+ * round trip per call left the main thread idle.
  */
-export function layerFileOpener(dir: string): TarSplitFileOpener {
+export function layerFdOpener(dir: string): FdOpener {
   // Raw (non-UTF-8) names are handled as latin1 strings, one character per byte.
-  const hostOf = (rel: string, raw: boolean): string | Buffer => (raw ? joinPath(dir, Buffer.from(rel, 'latin1')) : path.join(dir, rel));
-  const probeOf = (raw: boolean): PathProbe => async (rel: string): Promise<ProbeResult> => {
-    const p = hostOf(rel, raw);
-    try {
-      const s = await lstat(p);
-      if (s.isSymbolicLink()) return { kind: 'symlink', target: raw ? (await readlink(p, { encoding: 'buffer' })).toString('latin1') : await readlink(p, 'utf8') };
-      return s.isDirectory() ? { kind: 'directory' } : { kind: 'other' };
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'absent' };
-      throw err;
+  // rel is clean (no empty, `.` or `..` parts), so joining is concatenating.
+  const hostOf = (rel: string, raw: boolean): string | Buffer => (raw ? joinPath(dir, Buffer.from(rel, 'latin1')) : `${dir}/${rel}`);
+  // What lies at each path probed while resolving parents (the resolved parents are cached too).
+  const probed = new Map<string, ProbeResult>();
+  const probeOf = (raw: boolean): PathProbe => (rel: string): ProbeResult => {
+    const key = raw ? `\0${rel}` : rel;
+    let r = probed.get(key);
+    if (r === undefined) {
+      r = probe(hostOf(rel, raw), raw);
+      probed.set(key, r);
     }
+    return r;
   };
-  const parents = new Map<string, Promise<string | undefined>>();
-  /** The resolved directory a parent name stands for, undefined when there is none. */
-  const resolveParent = (parent: string, raw: boolean): Promise<string | undefined> => {
-    const key = raw ? `\0${parent}` : parent;
-    let p = parents.get(key);
-    if (p === undefined) {
-      p = resolveInRoot(parent, probeOf(raw), { followFinal: true }).then((r) => (r.missingParent || r.last.kind !== 'directory' ? undefined : r.path));
-      parents.set(key, p);
-    }
-    return p;
+  /** The resolved directory each parent name stands for, null when there is none. */
+  const parents = new Map<string, string | null>();
+  const openIn = (file: AssembleFile, parent: string | null, name: string, raw: boolean): number => {
+    if (parent === null) throw new BerthError('BERTH_NOT_FOUND', `missing from ${dir} (its directory is not there)`, { subject: file.name });
+    return openRegular(hostOf(parent === '' ? name : `${parent}/${name}`, raw), dir, file.name);
   };
-  return async (file: TarSplitFile): Promise<ByteStream> => {
-    const rel = memberPath(file.name, file.nameRaw);
-    if (rel === undefined) throw new BerthError('BERTH_INVALID_TAR', 'a member with data names the layer root', { subject: file.name });
-    const raw = typeof rel !== 'string';
-    let name = raw ? rel.toString('latin1') : rel;
-    const slash = name.lastIndexOf('/');
-    if (slash >= 0) {
-      const parent = await resolveParent(name.slice(0, slash), raw);
-      if (parent === undefined) throw new BerthError('BERTH_NOT_FOUND', `missing from ${dir} (its directory is not there)`, { subject: file.name });
-      name = parent === '' ? name.slice(slash + 1) : `${parent}/${name.slice(slash + 1)}`;
-    }
-    const full = hostOf(name, raw);
-    // Synchronous open/fstat/read for the many small files: four thread-pool round trips per
-    // file left the main thread idle most of the time (a layer is a few thousand tiny files).
-    let fd: number;
-    try {
-      fd = openSync(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ELOOP') throw new BerthError('BERTH_UNSAFE_PATH', 'is a symlink in the layer directory, not the file the layer recorded', { subject: file.name });
-      if (code === 'ENOENT') throw new BerthError('BERTH_NOT_FOUND', `missing from ${dir}`, { subject: file.name, cause: err });
-      throw withContext(err, 'opening');
-    }
-    let handedOver = false;
-    try {
-      const st = fstatSync(fd);
-      if (!st.isFile()) throw new BerthError('BERTH_INVALID_LAYER', 'is not a regular file in the layer directory', { subject: file.name });
-      if (st.size <= SMALL_FILE_BYTES) {
-        // one exact-size read instead of a 1 MiB stream buffer per file (the collector topped
-        // the profile); one byte more is asked for, so a file that grew still fails as too long
-        const buf = Buffer.allocUnsafe(st.size + 1);
-        let got = 0;
-        while (got < buf.length) {
-          const n = readSync(fd, buf, got, buf.length - got, got);
-          if (n === 0) break;
-          got += n;
-        }
-        return fromBytes(buf.subarray(0, got));
-      }
-      handedOver = true;
-      return createReadStream('', { fd, highWaterMark: 1 << 20 });
-    } finally {
-      if (!handedOver) closeSync(fd);
-    }
+  return (file: AssembleFile): number | Promise<number> => {
+    const rel = file.rel;
+    if (rel === '') throw new BerthError('BERTH_INVALID_TAR', 'a member with data names the layer root', { subject: file.name });
+    const raw = file.nameRaw !== undefined;
+    const slash = rel.lastIndexOf('/');
+    if (slash < 0) return openRegular(hostOf(rel, raw), dir, file.name);
+    const parentName = rel.slice(0, slash);
+    const name = rel.slice(slash + 1);
+    const key = raw ? `\0${parentName}` : parentName;
+    const known = parents.get(key);
+    if (known !== undefined) return openIn(file, known, name, raw);
+    return resolveInRoot(parentName, probeOf(raw), { followFinal: true }).then((r) => {
+      const parent = r.missingParent || r.last.kind !== 'directory' ? null : r.path;
+      parents.set(key, parent);
+      return openIn(file, parent, name, raw);
+    });
   };
 }
 
-/** Files up to this size are read in one piece when rebuilding a layer. */
-const SMALL_FILE_BYTES = 1 << 20;
+function probe(p: string | Buffer, raw: boolean): ProbeResult {
+  try {
+    const s = lstatSync(p);
+    if (s.isSymbolicLink()) return { kind: 'symlink', target: raw ? readlinkSync(p, { encoding: 'buffer' }).toString('latin1') : readlinkSync(p, 'utf8') };
+    return s.isDirectory() ? { kind: 'directory' } : { kind: 'other' };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'absent' };
+    throw err;
+  }
+}
+
+/**
+ * Opens `full` for reading, never through a symlink; O_NONBLOCK so a FIFO in its place does not
+ * block (the assembler then refuses anything but a regular file).
+ */
+function openRegular(full: string | Buffer, dir: string, name: string): number {
+  try {
+    return openSync(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP') throw new BerthError('BERTH_UNSAFE_PATH', 'is a symlink in the layer directory, not the file the layer recorded', { subject: name });
+    if (code === 'ENOENT') throw new BerthError('BERTH_NOT_FOUND', `missing from ${dir}`, { subject: name, cause: err });
+    throw withContext(err, 'opening');
+  }
+}
+
+/** layerFdOpener as a split.ts TarSplitFileOpener (a stream of a regular file; for assembleTar over records). */
+export function layerFileOpener(dir: string): TarSplitFileOpener {
+  const open = layerFdOpener(dir);
+  return async (file: TarSplitFile): Promise<ByteStream> => {
+    const fd = await open(assembleFileOf(file));
+    let regular = false;
+    try {
+      regular = fstatSync(fd).isFile();
+    } finally {
+      if (!regular) closeSync(fd);
+    }
+    if (!regular) throw new BerthError('BERTH_INVALID_LAYER', 'is not a regular file in the layer directory', { subject: file.name });
+    return createReadStream('', { fd, highWaterMark: 1 << 20 });
+  };
+}
 
 export type OnDiskKind = 'file' | 'directory' | 'symlink' | 'whiteout' | 'char' | 'block' | 'fifo' | 'socket' | 'absent';
 
