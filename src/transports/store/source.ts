@@ -11,7 +11,6 @@ import type { Descriptor } from '../../core/descriptor.js';
 import { digestHex, digestOf, shortDigest, type Digest } from '../../core/digest.js';
 import { BerthError } from '../../core/errors.js';
 import { DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST } from '../../core/media-types.js';
-import { coalesce } from '../../io/coalesce.js';
 import { fromBytes, type ByteStream, type IoOptions } from '../../io/stream.js';
 import type { EntryPoint, ImageSource, RootEntry, SourceFormat } from '../transport.js';
 import { DataRoot, isStoredImage, type StoredImage } from './data-root.js';
@@ -144,9 +143,9 @@ export class StoreSource implements ImageSource {
       throw new BerthError('BERTH_NOT_FOUND', `${this.where}: blob ${desc.digest} is not in the store${blob ? ` (${blob.location} is missing or incomplete)` : ''}`, { subject: desc.digest });
     }
     if (blob.kind === 'bytes') return fromBytes(blob.bytes);
-    // A rebuilt layer arrives as headers and file bodies of a few hundred bytes each; gathered
-    // into 1 MiB pieces, the hashing and writing downstream run once per piece, not per file.
-    return coalesce(this.store.openLayer(blob.entry, opts));
+    // Already in ~1 MiB pieces (tar/assemble gathers headers and small files), so the hashing
+    // and writing downstream run once per piece, not per file.
+    return this.store.openLayer(blob.entry, opts);
   }
 
   async has(desc: Descriptor): Promise<boolean> {
