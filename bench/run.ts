@@ -122,6 +122,7 @@ async function main(argv: readonly string[]): Promise<number> {
     for (const [i, c] of cases.entries()) {
       log(`(${i + 1}/${cases.length}) ${c.id}: ${c.what}`);
       results.push(await runCase(c, { runs: opts.runs, slowRuns: opts.slowRuns, warmup: opts.warmup, log }));
+      await scratch.afterCase();
       // Saved after every case: a long run that is interrupted still leaves its numbers.
       await save();
     }

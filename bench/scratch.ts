@@ -5,7 +5,7 @@
  * renamed into a trash directory and deleted only when the harness exits. On tmpfs there is no
  * such effect and memory is the limit, so there it is deleted right away.
  */
-import { mkdir, rename, rm, statfs } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
 
 const TMPFS_MAGIC = 0x01021994;
@@ -44,6 +44,17 @@ export class Scratch {
     }
     if (opts.mkdir === true) await mkdir(p, { recursive: true });
     else await mkdir(path.dirname(p), { recursive: true });
+  }
+
+  /**
+   * After a case, on tmpfs: deletes what its last run wrote. Outputs left in RAM add up over a
+   * full run (bigfile copies, unpacks and exports: ~20 GiB) until the page cache holding the
+   * datasets is evicted and later cases read them from disk. On a disk, kept for exit.
+   */
+  async afterCase(): Promise<void> {
+    if (!this.tmpfs) return;
+    const entries = await readdir(this.dir).catch(() => [] as string[]);
+    await Promise.all(entries.map((e) => rm(path.join(this.dir, e), { recursive: true, force: true })));
   }
 
   /** Deletes everything the runs wrote; called once at exit. */
