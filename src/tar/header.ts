@@ -335,7 +335,7 @@ function asciiField(b: Buffer, start: number, end: number): string | undefined {
  * The common octal field: optional leading spaces/NULs, octal digits, then only spaces/NULs.
  * -1 for anything else (base-256, other bytes), which parseNumeric then decides.
  */
-function fastOctal(b: Uint8Array, start: number, end: number): number {
+export function fastOctal(b: Uint8Array, start: number, end: number): number {
   let i = start;
   while (i < end && (b[i] === 0x20 || b[i] === 0)) i++;
   let value = 0;

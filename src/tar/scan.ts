@@ -11,7 +11,7 @@
 import { BerthError } from '../core/errors.js';
 import { limits } from '../io/limits.js';
 import type { ByteStream } from '../io/stream.js';
-import { BLOCK_SIZE, paddingLength, typeFromFlag, type TarHeader, type TarType } from './header.js';
+import { BLOCK_SIZE, fastOctal, paddingLength, typeFromFlag, type TarHeader, type TarType } from './header.js';
 import { DEFAULT_MAX_TRAILER_BYTES, checkEntries, checkPath, entryLabel, parseHeaderGroupAt } from './reader.js';
 
 /** One tar member as scanTar reports it. */
@@ -80,23 +80,6 @@ function fromHeader(index: number, h: TarHeader, dataSize: number): TarRecord {
 /** One-character strings by byte value. */
 const CHARS: readonly string[] = Array.from({ length: 256 }, (_, i) => String.fromCharCode(i));
 
-/** Octal digits padded with spaces/NULs; -1 for anything else (which the general parser decides). */
-function octal(b: Uint8Array, start: number, end: number): number {
-  let i = start;
-  while (i < end && (b[i] === 0x20 || b[i] === 0)) i++;
-  let value = 0;
-  for (; i < end; i++) {
-    const c = b[i]!;
-    if (c < 0x30 || c > 0x37) break;
-    value = value * 8 + (c - 0x30);
-  }
-  for (; i < end; i++) {
-    const c = b[i]!;
-    if (c !== 0 && c !== 0x20) return -1;
-  }
-  return value;
-}
-
 let wordsOf: ArrayBufferLike | undefined;
 let words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
 /** Bytes >= 0x80 in the block byteSum last summed. */
@@ -153,7 +136,7 @@ function asciiEnd(b: Uint8Array, start: number, end: number): number {
  * numbers, no extension type. Undefined for anything else (nothing is thrown here).
  */
 function plainBlock(b: Buffer, at: number, index: number): TarRecord | undefined {
-  const stored = octal(b, at + 148, at + 156);
+  const stored = fastOctal(b, at + 148, at + 156);
   if (stored < 0) return undefined;
   // The sums with the checksum field counted as eight spaces; signed = unsigned - 256 per byte >= 0x80.
   let unsigned = byteSum(b, at);
@@ -180,13 +163,13 @@ function plainBlock(b: Buffer, at: number, index: number): TarRecord | undefined
   const nameEnd = asciiEnd(b, at, at + 100);
   const linkEnd = asciiEnd(b, at + 157, at + 257);
   if (nameEnd < 0 || linkEnd < 0) return undefined;
-  const mode = octal(b, at + 100, at + 108);
-  const uid = octal(b, at + 108, at + 116);
-  const gid = octal(b, at + 116, at + 124);
-  const size = octal(b, at + 124, at + 136);
-  const mtime = octal(b, at + 136, at + 148);
-  const devmajor = v7 ? 0 : octal(b, at + 329, at + 337);
-  const devminor = v7 ? 0 : octal(b, at + 337, at + 345);
+  const mode = fastOctal(b, at + 100, at + 108);
+  const uid = fastOctal(b, at + 108, at + 116);
+  const gid = fastOctal(b, at + 116, at + 124);
+  const size = fastOctal(b, at + 124, at + 136);
+  const mtime = fastOctal(b, at + 136, at + 148);
+  const devmajor = v7 ? 0 : fastOctal(b, at + 329, at + 337);
+  const devminor = v7 ? 0 : fastOctal(b, at + 337, at + 345);
   if (mode < 0 || uid < 0 || gid < 0 || size < 0 || mtime < 0 || devmajor < 0 || devminor < 0) return undefined;
   const name = nameEnd === at ? '' : b.toString('latin1', at, nameEnd);
   const linkname = linkEnd === at + 157 ? '' : b.toString('latin1', at + 157, linkEnd);
