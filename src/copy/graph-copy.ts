@@ -15,6 +15,7 @@ import { copyBlob, type BlobJob, type BlobOutcome } from './blob-pipeline.js';
 import type { CopyEventListener } from './events.js';
 import { configMediaType, indexBytes, layerMediaType, manifestBytes, type IndexPlan, type ManifestPlan, type PlanNode } from './plan.js';
 import { limits } from '../io/limits.js';
+import { Limiter } from '../io/limiter.js';
 
 /** Image configs over this size are refused before reading. */
 
@@ -29,24 +30,6 @@ export interface GraphCopyResult {
   readonly copied: number;
   readonly skipped: number;
   readonly bytes: number;
-}
-
-/** A counting semaphore. */
-class Limiter {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(private readonly max: number) {}
-
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
 }
 
 export class GraphCopier {

@@ -17,6 +17,7 @@ import { drain, type IoOptions } from '../io/stream.js';
 import { entryRole, isImageManifest, readNode, type EntryRole } from './node.js';
 import type { TreeEntryPoint } from './tree.js';
 import { limits } from '../io/limits.js';
+import { Limiter } from '../io/limiter.js';
 
 export interface VerifyProblem {
   readonly severity: 'error' | 'warning';
@@ -60,24 +61,6 @@ function layerConcurrency(): number {
   return Math.max(2, Math.min(4, availableParallelism()));
 }
 
-/** At most `max` jobs at a time, started in the order asked. */
-class Slots {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(private readonly max: number) {}
-
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.max) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
-}
-
 export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   const seen = new Set<string>();
@@ -103,7 +86,7 @@ export async function verifyImages(src: VerifySource, entry: TreeEntryPoint, opt
   for (const note of opts.entryNotes ?? []) report(note, warn);
   for (const problem of opts.entryProblems ?? []) report(problem, error);
   let unreadable = 0;
-  const layerSlots = new Slots(layerConcurrency());
+  const layerSlots = new Limiter(layerConcurrency());
 
   async function visitManifestLike(desc: Descriptor, role: EntryRole, parentIndex: boolean, path: readonly string[], subjectDigest?: string): Promise<void> {
     const what = describeBlob(desc, role === 'unknown' ? 'blob' : role === 'image' ? 'manifest' : role);
