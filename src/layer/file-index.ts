@@ -362,16 +362,8 @@ interface NodeColumns {
   readonly bodyEntry: Int32Array;
 }
 
-/** The columns FileIndex.fromColumns reads. */
-interface BuilderColumns {
-  readonly names: string[];
-  readonly parent: Int32Array;
-  readonly type: Uint8Array;
-  readonly mode: Uint32Array;
-  readonly num: Float64Array;
-  readonly layer: Int32Array;
-  readonly bodyLayer: Int32Array;
-  readonly bodyEntry: Int32Array;
+/** The columns FileIndex.fromColumns reads: the node columns plus the sparse ones. */
+interface BuilderColumns extends NodeColumns {
   readonly hasHardLinks: boolean;
   readonly linknames: ReadonlyMap<number, string>;
   readonly devices: ReadonlyMap<number, readonly [number, number]>;
