@@ -3,7 +3,7 @@
  * front-end (ui/web). Types only, plus the few numbers both sides need: nothing here runs I/O.
  */
 import type {
-  AttestationsResult, DiffEntry, FileInfo, InspectResult, LayersResult, PlatformEntry, StoreDriver, TraceLayer, TracePath, TraceResult, TreeResult,
+  AttestationsResult, DiffEntry, FileChange, FileInfo, InspectResult, LayerChangesResult, LayersResult, PlatformEntry, StoreDriver, TraceLayer, TracePath, TraceResult, TreeResult,
 } from '../src/index.js';
 
 /** Limits of the server: every response is bounded. */
@@ -119,22 +119,11 @@ export interface SearchResponse {
   readonly entries: readonly FileEntry[];
 }
 
-export interface ChangeEntry {
-  readonly path: string;
-  readonly type: FileInfo['type'];
-  readonly size: number;
-  readonly mode: number;
-  readonly linkTarget?: string;
-}
+/** One path a layer adds, modifies or deletes: the library's FileChange. */
+export type ChangeEntry = FileChange;
 
-/** GET /api/changes?ref=&platform=&layer= — what one layer does to the filesystem below it. */
-export interface ChangesResponse {
-  readonly reference: string;
-  readonly layer: number;
-  readonly counts: { readonly added: number; readonly modified: number; readonly deleted: number };
-  readonly added: readonly ChangeEntry[];
-  readonly modified: readonly ChangeEntry[];
-  readonly deleted: readonly ChangeEntry[];
+/** GET /api/changes?ref=&platform=&layer= — what one layer does to the filesystem below it (lists sorted by path). */
+export interface ChangesResponse extends LayerChangesResult {
   /** True when a list was cut at LIMITS.changesMax. */
   readonly truncated: boolean;
 }

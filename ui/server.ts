@@ -12,11 +12,11 @@ import { fileURLToPath } from 'node:url';
 import {
   attestationsOf, diffImages, FileIndexCache, inspectReference, isBerthError, layerChanges, layersOf, listFiles, listStoreImages, openBlobByDigest, parsePlatform,
   platformsOf, rawConfigOf, rawManifestOf, readFile, searchFiles, storeRoot, traceStore, treeOf, withSource,
-  type ErrorCode, type FileChange, type FileIndexCacheStats, type FileInfo, type Platform,
+  type ErrorCode, type FileIndexCacheStats, type FileInfo, type Platform,
 } from '../src/index.js';
 import {
   API_HEADER, FILE_HEADERS, LIMITS,
-  type ApiError, type ChangeEntry, type ChangesResponse, type ConfigChange, type DiffImageSide, type DiffResponse, type FileEntry,
+  type ApiError, type ChangesResponse, type ConfigChange, type DiffImageSide, type DiffResponse, type FileEntry,
   type FilesResponse, type RawResponse, type RefChoice, type RefsResponse, type SearchResponse, type StoreImageRow, type StoreImagesResponse,
   type StorePathResponse, type StoreTraceResponse,
 } from './api.js';
@@ -260,10 +260,6 @@ function entry(f: FileInfo): FileEntry {
 }
 
 const byPath = (a: { path: string }, b: { path: string }): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
-
-function change(f: FileChange): ChangeEntry {
-  return { path: f.path, type: f.type, size: f.size, mode: f.mode, ...(f.linkTarget !== undefined ? { linkTarget: f.linkTarget } : {}) };
-}
 
 /** Flattens a JSON value into path → JSON text of its leaves (arrays of scalars kept whole). */
 function flattenJson(v: unknown, at: string, out: Map<string, string>): void {
@@ -603,12 +599,12 @@ class App {
     this.count('layerChanges');
     const r = await layerChanges(ref, layer, withPlatform({ max: LIMITS.changesMax, fileIndexCache: this.fileIndexCache }, platform));
     const { counts } = r;
-    const added = r.added.map(change);
-    const modified = r.modified.map(change);
-    const deleted = r.deleted.map(change);
+    const added = [...r.added].sort(byPath);
+    const modified = [...r.modified].sort(byPath);
+    const deleted = [...r.deleted].sort(byPath);
     const body: ChangesResponse = {
       reference: ref, layer, counts,
-      added: added.sort(byPath), modified: modified.sort(byPath), deleted: deleted.sort(byPath),
+      added, modified, deleted,
       truncated: counts.added > added.length || counts.modified > modified.length || counts.deleted > deleted.length,
     };
     sendJson(res, body);
