@@ -58,17 +58,6 @@ export interface StoreWriteOptions {
 
 export interface StoreDestinationOptions extends DestinationOptions, StoreWriteOptions {}
 
-let writeDefaults: StoreWriteOptions = {};
-
-/** Defaults for destinations opened without explicit options (the CLI's global --allow-write). */
-export function setStoreWriteDefaults(d: StoreWriteOptions): void {
-  writeDefaults = { ...d };
-}
-
-export function storeWriteDefaults(): StoreWriteOptions {
-  return writeDefaults;
-}
-
 /** One image as commit wrote it. */
 export interface LoadedImage {
   readonly id: Digest;
@@ -140,14 +129,14 @@ export class StoreDestination implements ImageDestination {
 
   static async open(reference: ImageReference, opts: StoreDestinationOptions = {}): Promise<StoreDestination> {
     const root = path.resolve(reference.path);
-    const allowWrite = opts.allowWrite ?? writeDefaults.allowWrite;
+    const allowWrite = opts.allowWrite;
     await assertWritable(root, { allowWrite: allowWrite === true });
     await mkdir(root, { recursive: true });
     const lock = await acquireStoreLock(root, opts.signal ? { signal: opts.signal } : {});
     try {
       // Checked again under the lock: another writer may have created it, or a dockerd started.
       const state = await assertWritable(root, { allowWrite: allowWrite === true });
-      if (state === 'absent' || state === 'empty') await createRoot(root, opts.driver ?? writeDefaults.driver ?? 'overlay2');
+      if (state === 'absent' || state === 'empty') await createRoot(root, opts.driver ?? 'overlay2');
       const store = await DataRoot.open(root);
       const tmp = path.join(store.imageDir, 'layerdb/tmp');
       await mkdir(tmp, { recursive: true });
