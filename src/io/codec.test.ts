@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { createRequire } from 'node:module';
 import { gzipSync } from 'node:zlib';
+import type Binding from 'zstd-napi/binding.js';
 import { isBerthError, type ErrorCode } from '../core/errors.js';
 import { needPeer, requirePeer } from '../../test/support/peers.js';
 import { compress, decompress, detectCompression, sniffCompression, type Compression, type SniffedCompression } from './codec.js';
@@ -152,6 +154,43 @@ test('interop with the real gzip and zstd tools', async (t) => {
       assert.equal(sha(tar), sha(tool(requirePeer('zstd'), ['-q', '-dc'], readFileSync(FIXTURE))));
     }
   });
+});
+
+/** zstd through the binding with an explicit libzstd worker count (0: single-threaded). */
+function zstdWith(workers: number, level: number, plain: Uint8Array, chunk: number): Buffer {
+  const z = createRequire(import.meta.url)('zstd-napi/binding.js') as typeof Binding;
+  const cctx = new z.CCtx();
+  cctx.setParameter(z.CParameter.compressionLevel, level);
+  cctx.setParameter(z.CParameter.nbWorkers, workers);
+  const out: Buffer[] = [];
+  for (let at = 0; at < plain.length; at += chunk) {
+    let input = plain.subarray(at, at + chunk);
+    while (input.length > 0) {
+      const dst = Buffer.alloc(z.cStreamOutSize());
+      const [, produced, consumed] = cctx.compressStream2(dst, input, z.EndDirective.continue);
+      out.push(dst.subarray(0, produced));
+      input = input.subarray(consumed);
+    }
+  }
+  for (;;) {
+    const dst = Buffer.alloc(z.cStreamOutSize());
+    const [remaining, produced] = cctx.compressStream2(dst, new Uint8Array(0), z.EndDirective.end);
+    out.push(dst.subarray(0, produced));
+    if (remaining === 0) return Buffer.concat(out);
+  }
+}
+
+test('parallel zstd: the same bytes for any worker count, so digests match across machines', async (t) => {
+  // level 1 cuts 2 MiB jobs: 7 MB is four jobs, so the workers really split the input
+  const plain = sample(7_000_000, 5);
+  const packed = Buffer.from(await toBytes(compress(chunked(plain, 65_536), 'zstd', { level: 1, parallel: true })));
+  for (const workers of [1, 2, 3]) {
+    assert.ok(packed.equals(zstdWith(workers, 1, plain, 1_000_003)), `${workers} workers give other bytes`);
+  }
+  // documents why parallel is opt-in: the single-threaded mode writes other bytes
+  assert.ok(!packed.equals(zstdWith(0, 1, plain, 65_536)), 'single-threaded output is expected to differ');
+  assert.equal(sha(await toBytes(decompress(chunked(packed, 4099), 'zstd'))), sha(plain));
+  if (needPeer(t, 'zstd')) assert.equal(sha(tool(requirePeer('zstd'), ['-q', '-dc'], packed)), sha(plain));
 });
 
 test('corrupt and truncated input', async (t) => {
