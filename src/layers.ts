@@ -17,7 +17,7 @@ import type { ByteStream, IoOptions, Opener } from './io/stream.js';
 import { verifyStream } from './io/verify.js';
 import { resolveImage, type ResolvedImage } from './image/resolve.js';
 import { extractLayers, type ExtractLimits, type ExtractResult } from './layer/extract.js';
-import { flattenUnion, wantedEntries } from './layer/flatten.js';
+import { flattenIndex, wantedEntries } from './layer/flatten.js';
 import { LayerUnion, type BodyRef, type NodeType, type UnionNode } from './layer/union.js';
 import { FileIndexBuilder, FileIndexCache, type FileIndex, type IndexChange } from './layer/file-index.js';
 import { parseImageName } from './transports/all.js';
@@ -400,8 +400,9 @@ export async function readFile(text: string, path: string, opts: ReadOptions & I
 export function exportFlattened(text: string, opts: ReadOptions = {}): ByteStream {
   return withSourceStream(text, opts, async function* (src) {
     const img = await openImage(src, opts);
-    const union = await buildUnion(img, undefined, opts);
-    yield* flattenUnion(union, img.openers, opts);
+    // the compact index, not a union of node objects: 200k paths stay well under 100 MiB
+    const index = await fileIndexOf(img, undefined, opts);
+    yield* flattenIndex(index, img.openers, opts);
   });
 }
 

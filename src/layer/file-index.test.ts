@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { toBytes, type ByteStream } from '../io/stream.js';
 import { writeTar, type TarWriteEntry } from '../tar/writer.js';
 import { FileIndex, FileIndexBuilder, FileIndexCache } from './file-index.js';
-import { wantedEntries } from './flatten.js';
+import { flattenIndex, flattenUnion, wantedEntries } from './flatten.js';
 import { LayerUnion } from './union.js';
 
 type E = { name: string; type?: TarWriteEntry['header']['type']; body?: string; linkname?: string; mode?: number; uid?: number; devmajor?: number };
@@ -195,6 +195,9 @@ async function checkStack(layers: ReadonlyArray<readonly E[]>, what: string): Pr
   assert.deepEqual(fromIndex(ix), fromUnion(union), `${what}: listing`);
   assert.deepEqual(ix.layers, union.layers, `${what}: layer statistics`);
   for (let L = 0; L < layers.length; L++) assert.deepEqual(changesOfIndex(ix, L), await changesByListing(layers, L), `${what}: changes of layer ${L}`);
+  // export flattens from the index: the same tar, byte for byte, as from the union
+  const openers = layers.map((l) => async () => layer(l));
+  assert.deepEqual(Buffer.from(await toBytes(flattenIndex(ix, openers))), Buffer.from(await toBytes(flattenUnion(union, openers))), `${what}: flattened tar`);
   return ix;
 }
 
@@ -219,6 +222,10 @@ test('stacking cases: the index, its statistics and each layer\'s changeset matc
       [{ name: 'f', body: 'body', mode: 0o751 }, { name: 'g', type: 'link', linkname: 'f' }, { name: 'h', type: 'link', linkname: './f' }],
       [{ name: '.wh.f' }],
       [{ name: 'h', body: 'replaced' }],
+    ],
+    'hard links that survive (one body, three paths, one replaced)': [
+      [{ name: 'bin/sh', body: 'shell' }, { name: 'bin/bash', type: 'link', linkname: 'bin/sh' }, { name: 'usr/bin/dash', type: 'link', linkname: './bin/sh' }, { name: 'bin/rbash', type: 'link', linkname: 'bin/sh' }],
+      [{ name: 'bin/rbash', body: 'restricted' }],
     ],
     'file replaced by a directory and back': [
       [{ name: 'p', body: 'file' }, { name: 'q/' }, { name: 'q/in', body: 'i' }, { name: 'r', type: 'symlink', linkname: 'q' }],

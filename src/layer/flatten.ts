@@ -11,6 +11,7 @@ import type { ByteStream, IoOptions, Opener } from '../io/stream.js';
 import type { TarHeader } from '../tar/header.js';
 import { readTar, type TarEntry } from '../tar/reader.js';
 import { writeTar, type TarWriteEntry } from '../tar/writer.js';
+import type { FileIndex, IndexEntry } from './file-index.js';
 import type { BodyRef, LayerUnion, UnionNode } from './union.js';
 
 /**
@@ -49,8 +50,8 @@ export async function* wantedEntries<T>(layers: readonly Opener[], wanted: Reado
   }
 }
 
-/** The tar header of a union node at `path` (directories get a trailing slash). */
-export function headerOf(path: string, n: UnionNode): { -readonly [K in keyof TarHeader]?: TarHeader[K] } & { name: string; type: TarHeader['type'] } {
+/** The tar header of a union node (or file index entry) at `path` (directories get a trailing slash). */
+export function headerOf(path: string, n: UnionNode | IndexEntry): { -readonly [K in keyof TarHeader]?: TarHeader[K] } & { name: string; type: TarHeader['type'] } {
   return {
     name: n.type === 'directory' ? `${path}/` : path,
     type: n.type,
@@ -107,6 +108,53 @@ async function* flattenEntries(union: LayerUnion, layers: readonly Opener[], opt
       link.type = 'link';
       link.size = 0;
       link.linkname = first;
+      yield { header: link };
+    }
+  }
+}
+
+/**
+ * The same tar as flattenUnion, from a compact FileIndex: per path only an id is held while the
+ * bodies stream (paths are rebuilt from the index), so memory stays a few dozen bytes per path.
+ */
+export function flattenIndex(index: FileIndex, layers: readonly Opener[], opts: IoOptions = {}): ByteStream {
+  return writeTar(flattenIndexEntries(index, layers, opts), opts);
+}
+
+async function* flattenIndexEntries(index: FileIndex, layers: readonly Opener[], opts: IoOptions): AsyncGenerator<TarWriteEntry> {
+  // Node ids of each visible body, first in walk order first; keyed like the index (layer, entry).
+  const ids = new Map<number, number | number[]>();
+  const wanted = new Map<number, Map<number, number>>();
+  for (const [id, path] of index.walk()) {
+    if (id === 0) continue;
+    const e = index.entry(id, path);
+    if (e.type !== 'file' || e.body === undefined) {
+      yield { header: headerOf(path, e) };
+      continue;
+    }
+    const key = e.body.layer * 0x1_0000_0000 + e.body.entry;
+    const seen = ids.get(key);
+    if (seen === undefined) ids.set(key, id);
+    else if (typeof seen === 'number') ids.set(key, [seen, id]);
+    else seen.push(id);
+    if (seen !== undefined) continue;
+    let m = wanted.get(e.body.layer);
+    if (m === undefined) wanted.set(e.body.layer, (m = new Map()));
+    m.set(e.body.entry, key);
+  }
+  for await (const { entry, item: key } of wantedEntries(layers, wanted, opts)) {
+    const seen = ids.get(key)!;
+    const list = typeof seen === 'number' ? [seen] : seen;
+    const first = index.entry(list[0]!);
+    const header = headerOf(first.path, first);
+    header.size = first.body!.size;
+    yield { header, body: entry.body() };
+    for (let i = 1; i < list.length; i++) {
+      const other = index.entry(list[i]!);
+      const link = headerOf(other.path, other);
+      link.type = 'link';
+      link.size = 0;
+      link.linkname = first.path;
       yield { header: link };
     }
   }
