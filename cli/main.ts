@@ -70,7 +70,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
   const program = new Command();
   program
     .name('berth')
-    .description('container images made transparent: read, verify and explore OCI layouts and docker archives')
+    .description('container images made transparent and portable: read, verify, explore and move images between OCI layouts, docker archives, the local store and registries')
     .version(version())
     .option('--debug', 'print stack traces and error details');
   for (const o of LIMIT_OPTIONS) program.option(`${o.flag} <n>`, o.help);
