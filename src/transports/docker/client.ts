@@ -15,6 +15,7 @@ import { BerthError, isBerthError, toBerthError } from '../../core/errors.js';
 import { concatBytes } from '../../io/stream.js';
 import { basicHeader, hasPassword, lookupCredentials, parseChallenges, secretsOf, type Credentials, type Env } from './auth.js';
 import { redactText, redactUrl, registryError } from './errors.js';
+import { rawGet, type RawResponse, type ResponseBody } from './raw-get.js';
 import { onRegistryDefaultsChange, registryDefaults } from './settings.js';
 
 export interface RegistryOptions {
@@ -62,7 +63,7 @@ export interface RegistryResponse {
   /** The final URL (after redirects). */
   readonly url: URL;
   /** The body; the caller must consume it or call discard(). */
-  readonly body: IncomingMessage;
+  readonly body: ResponseBody;
   header(name: string): string | undefined;
   bytes(max?: number): Promise<Uint8Array>;
   discard(): void;
@@ -548,6 +549,46 @@ export class RegistryClient {
     });
   }
 
+  /**
+   * A GET of blob bytes. Over plain HTTP it goes first on a socket of its own (raw-get.ts: the
+   * body arrives in large reads and is not copied); an answer that is not a plain accepted body
+   * (an auth challenge, a redirect, an error, a chunked body) or a failure before the headers sends
+   * the request again through request(), which handles all of those.
+   */
+  async getBlob(spec: Omit<RequestSpec, 'method' | 'body'>): Promise<RegistryResponse> {
+    const full: RequestSpec = { ...spec, method: 'GET' };
+    let base: URL;
+    try {
+      base = await this.baseUrl(spec.signal);
+    } catch (err) {
+      throw withWhat(err, spec.what);
+    }
+    const url = new URL(spec.path, base);
+    if (url.protocol !== 'http:' || url.host !== base.host) return this.request(full);
+    const headers: Record<string, string> = { 'User-Agent': this.opts.userAgent ?? 'berth', ...(spec.headers ?? {}) };
+    const auth = await this.authorization(spec.scope, spec.signal);
+    if (auth !== undefined) headers.Authorization = auth;
+    let raw: RawResponse;
+    try {
+      raw = await rawGet(url, headers, { timeoutMs: this.opts.timeoutMs ?? 30_000, ...(spec.signal ? { signal: spec.signal } : {}) });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ABORT_ERR') throw withWhat(this.connectError(err, url), spec.what);
+      return this.request(full);
+    }
+    const ok = (raw.status >= 200 && raw.status < 300 && spec.accept === undefined) || (spec.accept ?? []).includes(raw.status);
+    if (ok && raw.body !== undefined) {
+      const body = raw.body;
+      return {
+        status: raw.status, headers: raw.headers, url, body,
+        header: (name) => headerOf(raw.headers, name),
+        bytes: (max) => readLimited(body, max ?? Number.MAX_SAFE_INTEGER, true),
+        discard: () => body.resume(),
+      };
+    }
+    raw.body?.destroy();
+    return this.request(full);
+  }
+
   /** Sends an arbitrary request to an absolute URL outside the registry (blob storage), with retries. */
   async sendExternal(method: 'GET', url: URL, headers: Record<string, string>, what: string, signal?: AbortSignal): Promise<IncomingMessage> {
     try {
@@ -601,10 +642,10 @@ export function headerOf(headers: IncomingHttpHeaders, name: string): string | u
 }
 
 /** Reads a body into memory, at most `max` bytes (the rest is dropped, or an error when `strict`). */
-async function readLimited(res: IncomingMessage, max: number, strict = false): Promise<Uint8Array> {
+async function readLimited(res: ResponseBody, max: number, strict = false): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of res as AsyncIterable<Buffer>) {
+  for await (const chunk of res) {
     if (total + chunk.length > max) {
       if (strict) {
         res.destroy();
