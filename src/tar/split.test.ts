@@ -11,7 +11,7 @@ import { toBytes, type ByteStream } from '../io/stream.js';
 import { needPeer, peerPath } from '../../test/support/peers.js';
 import { readTar } from './reader.js';
 import {
-  assembleTar, assembledSize, cleanPath, Crc64, crc64, disassembleTar, encodeTarSplitRecord, parseTarSplitRecord, readTarSplit, splitTar, TarSplitLines,
+  assembleTar, assembledSize, cleanPath, Crc64, crc64, disassembleTar, encodeTarSplitRecord, parseTarSplitRecord, readTarSplit, SplitFeed, splitTar, TarSplitLines,
   writeTarSplit, type TarSplitFile, type TarSplitRecord,
 } from './split.js';
 import { writeTar, type TarWriteEntry } from './writer.js';
@@ -64,6 +64,45 @@ async function splitLines(tar: Uint8Array, chunk = tar.length, read: 'all' | 'no
       if (read === 'first') break;
     }
   }
+  return out;
+}
+
+/**
+ * SplitFeed's lines for a tar fed in `chunk`-byte pieces, and the members it reported (name and
+ * data); `pause` makes every other member's handler asynchronous.
+ */
+async function feedLines(tar: Uint8Array, chunk = tar.length, pause = false): Promise<{ text: string; members: Array<{ name: string; data: Buffer }> }> {
+  let text = '';
+  const members: Array<{ name: string; data: Buffer }> = [];
+  let parts: Buffer[] = [];
+  let open = false;
+  const lines = new TarSplitLines();
+  const feed = new SplitFeed({
+    entry: (h, i) => {
+      assert.equal(open, false, 'end() before the next entry');
+      assert.equal(i, members.length);
+      open = true;
+      parts = [];
+      members.push({ name: h.name, data: Buffer.alloc(0) });
+      return pause && i % 2 === 1 ? new Promise((r) => setImmediate(r)) : undefined;
+    },
+    data: (b) => void parts.push(Buffer.from(b)),
+    end: () => {
+      open = false;
+      members[members.length - 1]!.data = Buffer.concat(parts);
+    },
+  }, { lines, onLines: (t) => void (text += t.toString('utf8')), flushAt: 300 });
+  for (let at = 0; at < tar.length; at += chunk) {
+    const wait = feed.feed(tar.subarray(at, Math.min(tar.length, at + chunk)));
+    if (wait !== undefined) await wait;
+  }
+  feed.finish();
+  return { text, members };
+}
+
+async function readMembers(tar: Uint8Array): Promise<Array<{ name: string; data: Buffer }>> {
+  const out: Array<{ name: string; data: Buffer }> = [];
+  for await (const e of readTar(one(tar))) out.push({ name: e.header.name, data: Buffer.from(await toBytes(e.body())) });
   return out;
 }
 
@@ -261,6 +300,13 @@ describe('disassembleTar and assembleTar against the real tar-split', () => {
         for (const [chunk, read] of [[tar.length, 'all'], [tar.length <= 1 << 16 ? 1 : 509, 'all'], [511, 'first'], [4096, 'none'], [100_003, 'first']] as const) {
           assert.equal(await splitLines(tar, chunk, read), theirText, `${name}: splitTar lines, ${chunk}-byte chunks, bodies read: ${read}`);
         }
+        // SplitFeed (the store's load) too, handing on the same members and data as readTar.
+        const members = await readMembers(tar);
+        for (const [chunk, pause] of [[tar.length, false], [tar.length <= 1 << 16 ? 1 : 509, true], [511, false], [4096, true], [100_003, false]] as const) {
+          const got = await feedLines(tar, chunk, pause);
+          assert.equal(got.text, theirText, `${name}: SplitFeed lines, ${chunk}-byte chunks, paused: ${pause}`);
+          assert.deepEqual(got.members, members, `${name}: SplitFeed members, ${chunk}-byte chunks`);
+        }
         assert.deepEqual(await collect(readTarSplit(createReadStream(theirs))), records, `${name}: decoded records`);
         assert.equal(await assembledSize(records), tar.length, `${name}: size from records`);
 
@@ -327,6 +373,29 @@ describe('assembleTar errors name the file', () => {
     await assert.rejects(splitLines(t), (err) => isBerthError(err, 'BERTH_INVALID_TAR') && /entry 1 "\.\/x": duplicate path/.test((err as Error).message));
     const good = await toBytes(writeTar([{ header: { name: 'a', type: 'file' }, body: enc.encode('x'.repeat(1000)) }]));
     await assert.rejects(splitLines(good.subarray(0, 900)), (err) => isBerthError(err, 'BERTH_INVALID_TAR') && /entry 0 "a": truncated body/.test((err as Error).message));
+  });
+  test('SplitFeed refuses a tar naming a path twice, and bad tars as readTar does', async () => {
+    const t = await toBytes(writeTar([{ header: { name: 'x/', type: 'directory' } }, { header: { name: './x', type: 'directory' } }]));
+    await assert.rejects(feedLines(t), (err) => isBerthError(err, 'BERTH_INVALID_TAR') && /entry 1 "\.\/x": duplicate path/.test((err as Error).message));
+    // cut in the body, in the padding, in the next header: the error splitTar (readTar) gives
+    const two = await toBytes(writeTar([{ header: { name: 'a', type: 'file' }, body: enc.encode('x'.repeat(1000)) }, { header: { name: 'b', type: 'file' }, body: enc.encode('y') }]));
+    for (const cut of [900, 1520, 1600]) {
+      const want = await splitLines(two.subarray(0, cut)).then(() => 'no error', (err: Error) => err.message);
+      assert.match(want, /truncated (body|padding|header)/);
+      for (const chunk of [7, 4096]) {
+        await assert.rejects(feedLines(two.subarray(0, cut), chunk), (err) => isBerthError(err, 'BERTH_INVALID_TAR') && (err as Error).message === want, `cut at ${cut}, ${chunk}-byte chunks`);
+      }
+    }
+  });
+  test('SplitFeed: trailing bytes after the end of the archive are recorded and limited', async () => {
+    const good = await toBytes(writeTar([{ header: { name: 'a', type: 'file' }, body: enc.encode('abc') }]));
+    const padded = new Uint8Array(good.length + 10_240);
+    padded.set(good, 0);
+    padded.fill(1, good.length + 5000);
+    for (const chunk of [1, 512, 3000, padded.length]) assert.equal((await feedLines(padded, chunk)).text, await splitLines(padded), `${chunk}-byte chunks`);
+    const lines = new TarSplitLines();
+    const feed = new SplitFeed({ entry: () => undefined, data: () => undefined, end: () => undefined }, { lines, onLines: () => undefined, maxTrailerBytes: 4096 });
+    assert.throws(() => feed.feed(padded), (err) => isBerthError(err, 'BERTH_LIMIT'));
   });
   test('splitTar: a body read twice is a usage error', async () => {
     const t = await toBytes(writeTar([{ header: { name: 'a', type: 'file' }, body: enc.encode('abc') }]));

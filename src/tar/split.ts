@@ -19,7 +19,8 @@ import { compress, decompress, sniffCompression } from '../io/codec.js';
 import { peek, type ByteStream, type IoOptions } from '../io/stream.js';
 import type { TarHeader } from './header.js';
 import { Crc64 } from './crc64.js';
-import { readTar, type ReadTarOptions, type TarEntry } from './reader.js';
+import { limits } from '../io/limits.js';
+import { checkEntries, checkPath, DEFAULT_MAX_TRAILER_BYTES, entryLabel, parseHeaderGroupAt, readTar, type ReadTarOptions, type TarEntry } from './reader.js';
 
 /** Raw archive bytes between file data: headers, padding, end-of-archive blocks. */
 export interface TarSplitSegment {
@@ -662,6 +663,242 @@ export async function* splitTar(tar: ByteStream, opts: SplitTarOptions): AsyncGe
 }
 
 const EMPTY = new Uint8Array(0);
+const BLOCK = 512;
+
+/** What SplitFeed hands each member to. */
+export interface SplitFeedSink {
+  /** A new member; a returned promise pauses the feed until it settles (a rejection stops it). */
+  entry(header: TarHeader, index: number, dataSize: number): Promise<void> | undefined;
+  /** The next bytes of the current member's data: a view valid only during the call. */
+  data(bytes: Uint8Array): void;
+  /** The current member's data is complete (called for every member, after its data). */
+  end(): void;
+}
+
+export interface SplitFeedOptions {
+  readonly lines: TarSplitLines;
+  /** Called with the batch taken (see TarSplitLines.release) once it holds `flushAt` bytes (default 64 KiB), and at the end. */
+  readonly onLines: (bytes: Buffer) => void;
+  readonly flushAt?: number;
+  /** As readTar's. */
+  readonly maxEntries?: number;
+  readonly maxPathBytes?: number;
+  readonly maxTrailerBytes?: number;
+}
+
+/**
+ * splitTar pushed: each chunk is parsed synchronously, member data goes to the sink as views of
+ * the chunk (no per-entry stream, generator step or promise) through a CRC-64, and the tar-split
+ * lines are written as the members pass (the same lines splitTar writes). Headers go through
+ * readTar's parser (parseHeaderGroupAt): the same checks and errors. Only a sink entry that
+ * returns a promise pauses the feed.
+ */
+export class SplitFeed {
+  private index = 0;
+  private prevName: string | undefined;
+  private cur: TarHeader | undefined;
+  private crc = new Crc64();
+  private dataSize = 0;
+  /** Data and padding of the current member still to come; inBody until end() was called. */
+  private bodyLeft = 0;
+  private padLeft = 0;
+  private padSize = 0;
+  private inBody = false;
+  /** The padding after the last member's data (starts the next segment); copied, it may span chunks. */
+  private readonly pad = new Uint8Array(BLOCK);
+  private padLen = 0;
+  /** A header group cut by the end of a chunk, and how many bytes the parser wants of it. */
+  private carry: Uint8Array | undefined;
+  private need = 0;
+  private ended = false;
+  private readonly trailer: Uint8Array[] = [];
+  private trailerBytes = 0;
+  private finished = false;
+  private buf: Uint8Array = EMPTY;
+  private pos = 0;
+  private readonly seen = new Set<string>();
+  private readonly lines: TarSplitLines;
+  private readonly onLines: (bytes: Buffer) => void;
+  private readonly flushAt: number;
+  private readonly maxEntries: number;
+  private readonly maxPath: number;
+  private readonly maxTrailer: number;
+
+  constructor(private readonly sink: SplitFeedSink, opts: SplitFeedOptions) {
+    this.lines = opts.lines;
+    this.onLines = opts.onLines;
+    this.flushAt = opts.flushAt ?? 1 << 16;
+    this.maxEntries = opts.maxEntries ?? limits().maxStreamEntries;
+    this.maxPath = opts.maxPathBytes ?? limits().maxPathBytes;
+    this.maxTrailer = opts.maxTrailerBytes ?? DEFAULT_MAX_TRAILER_BYTES;
+  }
+
+  /** Consumes one chunk; a promise when a member's handler went asynchronous (feed again only after it settles). */
+  feed(chunk: Uint8Array): Promise<void> | undefined {
+    this.buf = chunk;
+    this.pos = 0;
+    return this.run();
+  }
+
+  /** The end of the input: what is left must be the end of the archive (or nothing). Writes the last lines. */
+  finish(): void {
+    if (this.finished) return;
+    while (!this.ended) {
+      if (this.bodyLeft > 0) throw this.truncated('body', this.dataSize, this.dataSize - this.bodyLeft);
+      if (this.padLeft > 0) throw this.truncated('padding after the body', this.padSize, this.padSize - this.padLeft);
+      const buf = this.carry ?? EMPTY;
+      this.carry = undefined;
+      // At the end of input a header group is either the end of the archive or an error.
+      const g = parseHeaderGroupAt(buf, 0, buf.length, true, this.index, this.prevName);
+      if (g.kind !== 'end') throw new BerthError('BERTH_INVALID_TAR', `${entryLabel(this.index, undefined, this.prevName)}: truncated archive`);
+      this.ended = true;
+      this.addTrailer(buf, 0, buf.length);
+    }
+    this.finished = true;
+    // As splitTar: the end-of-archive blocks (what Go's reader read) with the last padding, the rest in 1 MiB segments.
+    const rest = this.trailer.length === 1 ? this.trailer[0]! : concatAll(this.trailer);
+    const lines = this.lines;
+    const eoa = Math.min(rest.length, 1024);
+    if (this.padLen + eoa > 0) lines.segment(this.pad.subarray(0, this.padLen), rest.subarray(0, eoa));
+    for (let at = eoa; at < rest.length; at += TRAILER_CHUNK) lines.segment(EMPTY, rest.subarray(at, Math.min(rest.length, at + TRAILER_CHUNK)));
+    lines.segment(EMPTY, EMPTY);
+    this.onLines(lines.take());
+  }
+
+  private run(): Promise<void> | undefined {
+    const buf = this.buf;
+    const len = buf.length;
+    for (;;) {
+      let pos = this.pos;
+      if (this.carry !== undefined) {
+        const take = Math.min(this.need - this.carry.length, len - pos);
+        if (take > 0) {
+          this.carry = concat(this.carry, buf.subarray(pos, pos + take));
+          pos += take;
+          this.pos = pos;
+        }
+        if (this.carry.length < this.need) return undefined;
+        const carry = this.carry;
+        const r = this.group(carry, 0);
+        if (r === -1) continue;
+        this.carry = undefined;
+        // The parser stops where its last read ended, which is where the carry ends.
+        if (r.used < carry.length) this.pos -= carry.length - r.used;
+        if (r.wait !== undefined) return r.wait.then(() => this.run());
+        continue;
+      }
+      if (this.bodyLeft > 0) {
+        const t = Math.min(this.bodyLeft, len - pos);
+        if (t > 0) {
+          this.bodyLeft -= t;
+          this.pos = pos + t;
+          const view = buf.subarray(pos, pos + t);
+          this.crc.update(view);
+          this.sink.data(view);
+        }
+        if (this.bodyLeft > 0) return undefined;
+        pos = this.pos;
+      }
+      if (this.inBody) {
+        this.inBody = false;
+        this.sink.end();
+        const h = this.cur!;
+        // Go's reader keeps the header's size for header-only types; tar-split records it as is.
+        this.lines.file(h.name, h.nameRaw, h.size, h.size > 0 ? this.crc : undefined);
+        if (this.lines.length >= this.flushAt) this.onLines(this.lines.take());
+      }
+      if (this.padLeft > 0) {
+        const t = Math.min(this.padLeft, len - pos);
+        this.pad.set(buf.subarray(pos, pos + t), this.padLen);
+        this.padLen += t;
+        this.padLeft -= t;
+        pos += t;
+        this.pos = pos;
+        if (this.padLeft > 0) return undefined;
+      }
+      if (this.ended) {
+        this.addTrailer(buf, pos, len);
+        this.pos = len;
+        return undefined;
+      }
+      if (pos === len) return undefined;
+      const r = this.group(buf, pos);
+      if (r === -1) {
+        this.carry = buf.slice(pos);
+        this.pos = len;
+        return undefined;
+      }
+      this.pos = pos + r.used;
+      if (r.wait !== undefined) return r.wait.then(() => this.run());
+    }
+  }
+
+  /** Parses the header group at buf[pos], records its segment and hands it to the sink; -1 (need set) when it runs past the end of buf. */
+  private group(buf: Uint8Array, pos: number): -1 | { used: number; wait: Promise<void> | undefined } {
+    const g = parseHeaderGroupAt(buf, pos, buf.length, false, this.index, this.prevName);
+    if (g.kind === 'more') {
+      this.need = g.need;
+      return -1;
+    }
+    if (g.kind === 'end') {
+      this.ended = true;
+      // the rest of buf joins the trailer too; run() and the carry path account for it
+      this.addTrailer(buf, pos, buf.length);
+      return { used: buf.length - pos, wait: undefined };
+    }
+    const h = g.header;
+    checkEntries(this.index, this.maxEntries, h.name);
+    checkPath(this.index, this.maxPath, h);
+    const key = pathKey(h.name, h.nameRaw);
+    if (this.seen.has(key)) {
+      throw new BerthError('BERTH_INVALID_TAR', `reading tar entry ${this.index} ${JSON.stringify(h.name)}: duplicate path (tar-split and dockerd refuse layers that name a path twice)`, {
+        subject: h.name,
+      });
+    }
+    this.seen.add(key);
+    this.lines.segment(this.pad.subarray(0, this.padLen), buf.subarray(pos, pos + g.consumed));
+    this.padLen = 0;
+    this.cur = h;
+    this.crc = new Crc64();
+    this.dataSize = g.dataSize;
+    this.bodyLeft = g.dataSize;
+    this.padLeft = g.paddingSize;
+    this.padSize = g.paddingSize;
+    this.inBody = true;
+    const index = this.index++;
+    this.prevName = h.name;
+    return { used: g.consumed, wait: this.sink.entry(h, index, g.dataSize) };
+  }
+
+  /** Keeps a copy of buf[from, to) as trailer bytes (limited as readTar limits them). */
+  private addTrailer(buf: Uint8Array, from: number, to: number): void {
+    if (to <= from) return;
+    this.trailerBytes += to - from;
+    if (this.trailerBytes > this.maxTrailer) {
+      throw new BerthError('BERTH_LIMIT', `reading tar trailer: more than ${this.maxTrailer} bytes after the end-of-archive block (want at most ${this.maxTrailer})`, {
+        want: this.maxTrailer, got: this.trailerBytes,
+      });
+    }
+    this.trailer.push(buf.slice(from, to));
+  }
+
+  private truncated(part: string, want: number, got: number): BerthError {
+    const name = this.cur?.name;
+    return new BerthError('BERTH_INVALID_TAR', `${entryLabel(this.index - 1, name)}: truncated ${part} (want ${want} bytes, got ${got})`, { want, got, subject: name });
+  }
+}
+
+function concatAll(parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
 
 /** A readTar entry whose body passes through a CRC-64 (read to its end by drain). */
 class SplitEntry implements TarEntry {
