@@ -170,6 +170,29 @@ for (const driver of drivers) {
       }
     });
 
+    await t.test('docker load takes berth save\'s archives (both layouts, images sharing layers) with the same IDs and tags', async (tt) => {
+      if (driver !== 'overlay2') {
+        tt.skip('one driver is enough: the archive does not depend on it');
+        return;
+      }
+      for (const format of ['docker-legacy', 'docker'] as const) {
+        const out = path.join(work, `load-${format}.tar`);
+        const r = await berth('--root', R, 'save', ...names, '-o', out, '--format', format);
+        assert.equal(r.code, 0, r.stderr);
+        const fresh = await startDockerd({ driver });
+        try {
+          await fresh.docker(['load', '-i', out]);
+          for (const name of names) {
+            const [info] = JSON.parse((await fresh.docker(['image', 'inspect', name])).stdout) as DockerInspect[];
+            assert.equal(info!.Id, inspected.get(name)!.Id, `${format}: ${name}`);
+            assert.deepEqual(info!.RootFS.Layers, inspected.get(name)!.RootFS.Layers, `${format}: ${name}`);
+          }
+        } finally {
+          await fresh.stop();
+        }
+      }
+    });
+
     await t.test('tar-split asm accepts dockerd\'s files with the driver directories', async () => {
       const tool = requirePeer('tar-split');
       const trace = json<{ layers: Array<{ diffId: string; chainId: string; tarSplit: string; files: string }> }>(await berth('--root', R, 'trace', APP_IMAGE, '--format', 'json'), 'trace');

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile, appendFile, unlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile, appendFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chainIds } from '../src/core/config.js';
@@ -270,6 +270,14 @@ for (const driver of ['vfs', 'overlay2'] as const) {
         const v = await berth('--root', root, 'verify', 'app:1');
         assert.equal(v.code, 1);
         assert.match(v.stdout + v.stderr, /app\/hello\.txt/);
+        // save streams the layer into the archive: the failure names layer and file, and leaves no output or temp file
+        for (const format of ['docker-legacy', 'docker'] as const) {
+          const bad = path.join(root, `bad-${format}.tar`);
+          const sv = await berth('--root', root, 'save', 'app:1', '-o', bad, '--format', format);
+          assert.equal(sv.code, 1, format);
+          assert.match(sv.stderr, new RegExp(`layer 2/2 .*rebuilding layer ${app.diffIds[1]} from .*: file "app/hello.txt": content differs`), format);
+          assert.deepEqual((await readdir(root)).filter((n) => n.includes(`bad-${format}`)), [], `${format}: nothing left`);
+        }
         await appendFile(file, 'more');
         const longer = await berth('--root', root, 'blob', 'app:1', app.diffIds[1]!);
         assert.match(longer.stderr, /file "app\/hello.txt": file is longer than recorded/);

@@ -10,19 +10,30 @@
  * `archiveLayout: 'legacy'` writes what dockerd ≤ 24 saves (9.1): `<v1id>/layer.tar`, `<v1id>/json`,
  * `<v1id>/VERSION`, `<config hex>.json`, manifest.json, repositories. v1 ids are opaque names
  * (docker load never recomputes them); berth derives them deterministically from chain IDs.
+ *
+ * A layer put with its size known goes straight into the archive (a temp file beside the target)
+ * as its bytes arrive, once its member name is known: always for the Docker 25 layout
+ * (`blobs/sha256/<diff_id>`), and for the legacy one once a config listing the layer was put (the
+ * copy engine puts an image's config before its layers). Anything else is staged and packed at
+ * commit, after the streamed members, with the metadata files last (the order is free: docker
+ * load unpacks the whole archive first, and docker save itself writes `blobs/` first).
  */
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Descriptor } from '../../core/descriptor.js';
 import { chainIds, configDiffIds, parseImageConfig } from '../../core/config.js';
-import { digestHex, digestOf, shortDigest, type Digest } from '../../core/digest.js';
+import { digestAlgorithm, digestHex, digestOf, shortDigest, type Digest } from '../../core/digest.js';
 import { BerthError } from '../../core/errors.js';
 import { isJsonObject, parseJsonBytes } from '../../core/json.js';
 import { parseImageManifest } from '../../core/manifest.js';
 import { classifyMediaType, OCI_MANIFEST, DOCKER_MANIFEST } from '../../core/media-types.js';
-import type { IoOptions } from '../../io/stream.js';
+import type { ByteStream, IoOptions } from '../../io/stream.js';
+import { verifyStream } from '../../io/verify.js';
+import { verificationOf } from '../../io/verified-stream.js';
 import type { DestinationCapabilities, DestinationOptions, ImageDestination, ImageReference, NamedRoot } from '../transport.js';
 import {
-  blobName, layoutMembers, repoTag, rootEntries, serializeIndex, stagingBeside, StagingDestination, targetState, writeTarFile, type TarMember,
+  blobName, canWriteDigest, layoutMembers, OCI_LAYOUT_FILE, repoTag, rootEntries, serializeIndex, stagingBeside, StagingDestination, TarAppender,
+  discard, eager, targetState, writeError, writeTarFile, type TarMember,
 } from '../shared/layout-writer.js';
 import { limits } from '../../io/limits.js';
 
@@ -32,7 +43,10 @@ export const DOCKER_ARCHIVE_CAPABILITIES: DestinationCapabilities = {
   layerCompression: 'none',
   acceptsForeignLayers: false,
   acceptsAttestations: false,
-  parallelPuts: true,
+  // One put at a time: each layer then streams into the archive as it is read instead of being
+  // staged and copied in at commit, in the engine's order (config first), so the bytes are the
+  // same from run to run.
+  parallelPuts: false,
   multipleRoots: true,
 };
 
@@ -47,9 +61,110 @@ interface ArchiveImage {
   readonly repoTags: readonly string[];
 }
 
+/** An image config put so far, for naming legacy layer directories before the manifest comes. */
+interface PutConfig {
+  readonly digest: Digest;
+  readonly diffIds: readonly Digest[];
+  readonly json: unknown;
+}
+
 export class DockerArchiveDestination extends StagingDestination {
+  /** The archive being written, from the first streamed layer on. */
+  private appender: Promise<TarAppender> | undefined;
+  /** True while a layer streams into the archive (puts that come meanwhile are staged). */
+  private streaming = false;
+  /** Layers in the archive already: digest → size and member name. */
+  private readonly direct = new Map<string, { size: number; name: string }>();
+  /** Legacy: `<v1id>` directories written whole (dir, VERSION, json, layer.tar). */
+  private readonly directDirs = new Set<string>();
+  /** Docker 25: `blobs/` and `blobs/sha256/` are in the archive. */
+  private blobDirs = false;
+  private readonly configs: PutConfig[] = [];
+
   private constructor(reference: ImageReference, staging: string, opts: DestinationOptions) {
     super(reference, DOCKER_ARCHIVE_CAPABILITIES, staging, opts, { scratch: true });
+  }
+
+  override async has(desc: Descriptor): Promise<boolean> {
+    return this.direct.get(desc.digest)?.size === desc.size || await super.has(desc);
+  }
+
+  override async put(desc: Descriptor, data: ByteStream, opts: IoOptions = {}): Promise<void> {
+    this.checkOpen();
+    const kind = classifyMediaType(desc.mediaType).kind;
+    if (kind === 'layer' && !this.streaming && !this.direct.has(desc.digest) && canWriteDigest(desc.digest)) {
+      const members = this.streamedMembers(desc);
+      if (members !== undefined) return this.putDirect(desc, data, members, opts);
+    }
+    await super.put(desc, data, opts);
+    if (kind === 'config') await this.noteConfig(desc);
+  }
+
+  /**
+   * The members a streamed layer is written with (the layer's last, its body to be filled in),
+   * or undefined while its name cannot be known yet (legacy: no config listing it was put).
+   */
+  private streamedMembers(desc: Descriptor): { before: TarMember[]; name: string; dir?: string } | undefined {
+    if (this.opts.archiveLayout !== 'legacy') {
+      const before: TarMember[] = this.blobDirs ? [] : [{ name: 'blobs', type: 'directory' }, { name: 'blobs/sha256', type: 'directory' }];
+      return digestAlgorithm(desc.digest) === 'sha256' ? { before, name: blobName(desc.digest) } : undefined;
+    }
+    for (const c of this.configs) {
+      const i = c.diffIds.indexOf(desc.digest);
+      if (i < 0) continue;
+      const ids = v1Ids(c.diffIds, c.digest);
+      const id = ids[i]!;
+      if (this.directDirs.has(id)) return undefined;
+      const top = i === c.diffIds.length - 1;
+      return { before: v1DirMembers(id, i > 0 ? ids[i - 1] : undefined, top ? c.json : undefined, c.json), name: `${id}/layer.tar`, dir: id };
+    }
+    return undefined;
+  }
+
+  private async putDirect(desc: Descriptor, data: ByteStream, m: { before: TarMember[]; name: string; dir?: string }, opts: IoOptions): Promise<void> {
+    this.streaming = true;
+    const phrase = `writing layer ${desc.digest} to ${this.where}`;
+    let body: ByteStream = data;
+    try {
+      // A stream that verifies itself against exactly `desc` (the copy engine's) is not hashed again.
+      const v = verificationOf(data);
+      const trusted = v !== undefined && v.digest === desc.digest && v.size === desc.size;
+      body = eager(data);
+      if (!trusted) body = verifyStream(body, { digest: desc.digest, size: desc.size, what: `layer ${desc.digest}` });
+      this.appender ??= TarAppender.create(path.join(this.staging, 'archive.tar'));
+      const appender = await this.appender;
+      // A mismatch fails on the last read, and append() then cuts the member off again.
+      await appender.append([...m.before, { name: m.name, type: 'file', stream: body, size: desc.size }], opts);
+      this.direct.set(desc.digest, { size: desc.size, name: m.name });
+      if (m.dir !== undefined) this.directDirs.add(m.dir);
+      else this.blobDirs = true;
+    } catch (err) {
+      await discard(body);
+      if (err instanceof BerthError && err.code !== 'BERTH_IO' && err.code !== 'BERTH_NOT_FOUND') throw err;
+      throw writeError(err, phrase);
+    } finally {
+      this.streaming = false;
+    }
+  }
+
+  /** Remembers a staged image config's diff_ids (an unreadable one is left for describeImage to report). */
+  private async noteConfig(desc: Descriptor): Promise<void> {
+    if (this.opts.archiveLayout !== 'legacy' || desc.size > limits().maxConfigBytes) return;
+    try {
+      const bytes = await readFile(this.blobs.filePath(desc.digest));
+      const what = `config ${shortDigest(desc.digest)}`;
+      const diffIds = configDiffIds(parseImageConfig(bytes, { what }));
+      this.configs.push({ digest: desc.digest, diffIds, json: parseJsonBytes(bytes, what, limits().maxConfigBytes) });
+    } catch {
+      // not an image config: its layers are staged
+    }
+  }
+
+  override async close(): Promise<void> {
+    const appender = this.appender;
+    this.appender = undefined;
+    await appender?.then((a) => a.close(), () => undefined);
+    await super.close();
   }
 
   static async open(reference: ImageReference, opts: DestinationOptions = {}): Promise<ImageDestination> {
@@ -81,7 +196,19 @@ export class DockerArchiveDestination extends StagingDestination {
     const members = this.opts.archiveLayout === 'legacy'
       ? await this.legacyMembers(images)
       : await this.docker25Members(roots, images);
-    await writeTarFile(this.reference.path, members, { ...opts, fsync: this.opts.fsync !== false });
+    const fsync = this.opts.fsync !== false;
+    if (this.appender === undefined) {
+      await writeTarFile(this.reference.path, members, { ...opts, fsync });
+      return;
+    }
+    try {
+      const appender = await this.appender;
+      await appender.append(members, opts);
+      await appender.publish(this.reference.path, { fsync });
+    } catch (err) {
+      if (err instanceof BerthError && err.code !== 'BERTH_IO') throw err;
+      throw writeError(err, `writing ${this.reference.path}`);
+    }
   }
 
   private async describeImage(root: NamedRoot): Promise<ArchiveImage> {
@@ -130,22 +257,36 @@ export class DockerArchiveDestination extends StagingDestination {
       Layers: img.diffIds.map((d) => blobName(d)),
     }));
     const extra: TarMember[] = [{ name: 'manifest.json', type: 'file', bytes: encoder.encode(`${JSON.stringify(manifestJson)}\n`) }];
-    const repositories = repositoriesFile(images, (img) => v1Ids(img).at(-1));
+    const repositories = repositoriesFile(images, (img) => v1Ids(img.diffIds, img.config.digest).at(-1));
     if (repositories !== undefined) extra.push({ name: 'repositories', type: 'file', bytes: repositories });
     // index.json: one entry per tag (Docker 25: full name + the tag as ref.name), one for an untagged image.
     const named = roots.map((r, i) => ({ descriptor: r.descriptor, names: images[i]!.repoTags }));
     const index = serializeIndex(rootEntries(named, 'docker'));
-    return layoutMembers(this.staging, index, this.blobs.blobs, extra);
+    if (this.appender === undefined) return layoutMembers(this.staging, index, this.blobs.blobs, extra);
+    // After the streamed layers: the staged blobs (configs, manifests), then the metadata files.
+    const out: TarMember[] = [];
+    if (!this.blobDirs) out.push({ name: 'blobs', type: 'directory' });
+    const staged = [...this.blobs.blobs.keys()].filter((d) => !this.direct.has(d)).sort();
+    const algs = [...new Set(staged.map((d) => d.slice(0, d.indexOf(':'))))].sort();
+    for (const alg of algs) {
+      if (alg !== 'sha256' || !this.blobDirs) out.push({ name: `blobs/${alg}`, type: 'directory' });
+      for (const d of staged.filter((x) => x.startsWith(`${alg}:`))) {
+        out.push({ name: blobName(d as Digest), type: 'file', file: this.blobs.filePath(d as Digest), size: this.blobs.blobs.get(d)! });
+      }
+    }
+    out.push({ name: 'oci-layout', type: 'file', bytes: OCI_LAYOUT_FILE }, { name: 'index.json', type: 'file', bytes: index }, ...extra);
+    return out;
   }
 
   private async legacyMembers(images: readonly ArchiveImage[]): Promise<TarMember[]> {
     const members: TarMember[] = [];
-    const writtenDirs = new Set<string>();
-    const layerFileOf = new Map<string, string>();
+    // directories and layers streamed in already
+    const writtenDirs = new Set<string>(this.directDirs);
+    const layerFileOf = new Map<string, string>([...this.direct].map(([d, f]) => [d, f.name]));
     const manifestJson: unknown[] = [];
     const writtenConfigs = new Set<string>();
     for (const img of images) {
-      const ids = v1Ids(img);
+      const ids = v1Ids(img.diffIds, img.config.digest);
       const config = parseJsonBytes(img.configBytes, 'config', limits().maxConfigBytes);
       const layers: string[] = [];
       for (const [i, diffId] of img.diffIds.entries()) {
@@ -155,9 +296,7 @@ export class DockerArchiveDestination extends StagingDestination {
         if (writtenDirs.has(dir)) continue;
         writtenDirs.add(dir);
         const top = i === img.diffIds.length - 1;
-        members.push({ name: dir, type: 'directory' });
-        members.push({ name: `${dir}/VERSION`, type: 'file', bytes: encoder.encode('1.0') });
-        members.push({ name: `${dir}/json`, type: 'file', bytes: encoder.encode(JSON.stringify(v1Json(id, i > 0 ? ids[i - 1] : undefined, top ? config : undefined, config))) });
+        members.push(...v1DirMembers(id, i > 0 ? ids[i - 1] : undefined, top ? config : undefined, config));
         const first = layerFileOf.get(diffId);
         if (first !== undefined) {
           // The same layer under another v1 id: a relative symlink, as docker save writes it.
@@ -177,7 +316,7 @@ export class DockerArchiveDestination extends StagingDestination {
       manifestJson.push({ Config: configName, RepoTags: img.repoTags.length > 0 ? img.repoTags : null, Layers: layers });
     }
     members.push({ name: 'manifest.json', type: 'file', bytes: encoder.encode(`${JSON.stringify(manifestJson)}\n`) });
-    const repositories = repositoriesFile(images, (img) => v1Ids(img).at(-1));
+    const repositories = repositoriesFile(images, (img) => v1Ids(img.diffIds, img.config.digest).at(-1));
     if (repositories !== undefined) members.push({ name: 'repositories', type: 'file', bytes: repositories });
     return members;
   }
@@ -188,11 +327,21 @@ export class DockerArchiveDestination extends StagingDestination {
  * a base share those directories; the top layer's id also depends on the config, as its `json`
  * carries the image config.
  */
-function v1Ids(img: ArchiveImage): string[] {
-  const chains = chainIds(img.diffIds);
+function v1Ids(diffIds: readonly Digest[], config: Digest): string[] {
+  const chains = chainIds(diffIds);
   return chains.map((chain, i) =>
-    digestHex(digestOf(i === chains.length - 1 ? `berth v1 top ${chain} ${img.config.digest}` : `berth v1 layer ${chain}`)));
+    digestHex(digestOf(i === chains.length - 1 ? `berth v1 top ${chain} ${config}` : `berth v1 layer ${chain}`)));
 }
+
+/** A legacy layer directory's members before its layer.tar: the directory, VERSION, json. */
+function v1DirMembers(id: string, parent: string | undefined, topConfig: unknown, config: unknown): TarMember[] {
+  return [
+    { name: id, type: 'directory' },
+    { name: `${id}/VERSION`, type: 'file', bytes: encoder.encode('1.0') },
+    { name: `${id}/json`, type: 'file', bytes: encoder.encode(JSON.stringify(v1Json(id, parent, topConfig, config))) },
+  ];
+}
+
 
 const EMPTY_CONTAINER_CONFIG = {
   Hostname: '', Domainname: '', User: '', AttachStdin: false, AttachStdout: false, AttachStderr: false, Tty: false, OpenStdin: false,

@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { isBerthError } from '../../core/errors.js';
 import type { Digest } from '../../core/digest.js';
-import { BlobDirectory, mergeIndex, refAnnotations, repoTag } from './layout-writer.js';
+import { toBytes } from '../../io/stream.js';
+import { BlobDirectory, mergeIndex, refAnnotations, repoTag, TarAppender, tarStream } from './layout-writer.js';
 
 const A = 'sha256:' + 'a'.repeat(64);
 const B = 'sha256:' + 'b'.repeat(64);
@@ -90,4 +91,35 @@ test('BlobDirectory streams chunks of any size in order, and leaves nothing behi
     await assert.rejects(blobs.put({ mediaType: 'application/octet-stream', digest, size: data.length }, slow(wrong)), (err: unknown) => isBerthError(err) && err.code === 'BERTH_DIGEST_MISMATCH');
     assert.deepEqual(await readdir(path.join(dir, 'tmp')), []);
   });
+});
+
+test('TarAppender: each append extends one archive, a failed append is cut off, publish renames it', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-appender-'));
+  try {
+    const file = path.join(dir, 'archive.tar');
+    const target = path.join(dir, 'out.tar');
+    const a = await TarAppender.create(file);
+    const body = randomBytes(3000);
+    async function* chunks(fail: boolean): AsyncIterable<Uint8Array> {
+      yield body.subarray(0, 1000);
+      if (fail) throw new Error('source broke');
+      yield body.subarray(1000);
+    }
+    await a.append([{ name: 'd', type: 'directory' }, { name: 'd/one', type: 'file', stream: chunks(false), size: body.length }]);
+    const good = a.size;
+    await assert.rejects(a.append([{ name: 'd/two', type: 'file', stream: chunks(true), size: body.length }]), /source broke/);
+    assert.equal(a.size, good);
+    assert.equal((await readFile(file)).length, good, 'the failed member is gone');
+    await assert.rejects(a.append([{ name: 'd/short', type: 'file', stream: chunks(false), size: body.length + 1 }]), (err) => isBerthError(err) && err.code === 'BERTH_SIZE_MISMATCH');
+    await a.append([{ name: 'last', type: 'file', bytes: new Uint8Array([1, 2, 3]) }]);
+    await a.publish(target, { fsync: false });
+    assert.deepEqual(await readdir(dir), ['out.tar']);
+    // the same members written in one go give the same bytes
+    const whole = await toBytes(tarStream([
+      { name: 'd', type: 'directory' }, { name: 'd/one', type: 'file', bytes: body }, { name: 'last', type: 'file', bytes: new Uint8Array([1, 2, 3]) },
+    ]));
+    assert.ok(Buffer.from(await readFile(target)).equals(Buffer.from(whole)));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

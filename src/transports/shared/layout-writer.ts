@@ -17,10 +17,11 @@ import { BerthError, withContext } from '../../core/errors.js';
 import { isJsonObject, parseJsonBytes, type JsonObject } from '../../core/json.js';
 import { ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME, OCI_INDEX } from '../../core/media-types.js';
 import { formatReference, parseDockerReference, familiarName } from '../../core/reference.js';
-import { makeTempSibling, writeStreamAtomic, TEMP_PREFIX } from '../../io/atomic-file.js';
+import { fsyncDir, makeTempSibling, writeStreamAtomic, TEMP_PREFIX } from '../../io/atomic-file.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
 import { verifyBytes, verifyStream } from '../../io/verify.js';
 import { verificationOf } from '../../io/verified-stream.js';
+import { BLOCK_SIZE } from '../../tar/header.js';
 import { writeTar, type TarWriteEntry } from '../../tar/writer.js';
 import type { DestinationCapabilities, DestinationOptions, ImageDestination, ImageReference, NamedRoot } from '../transport.js';
 import { limits } from '../../io/limits.js';
@@ -44,10 +45,12 @@ export function writeError(err: unknown, phrase: string): BerthError {
   return withContext(err, phrase);
 }
 
-async function writeAll(fh: FileHandle, chunks: readonly Uint8Array[]): Promise<void> {
+async function writeAll(fh: FileHandle, chunks: readonly Uint8Array[], position: number | null): Promise<void> {
   let rest = chunks;
+  let at = position;
   while (rest.length > 0) {
-    let { bytesWritten } = rest.length === 1 ? await fh.write(rest[0]!, 0, rest[0]!.length) : await fh.writev(rest as Uint8Array[]);
+    let { bytesWritten } = rest.length === 1 ? await fh.write(rest[0]!, 0, rest[0]!.length, at) : await fh.writev(rest as Uint8Array[], at ?? undefined);
+    if (at !== null) at += bytesWritten;
     // a short write: drop what went, write the rest
     let i = 0;
     while (i < rest.length && bytesWritten >= rest[i]!.length) bytesWritten -= rest[i++]!.length;
@@ -62,19 +65,22 @@ const WRITE_AHEAD_BYTES = 8 << 20;
 /**
  * Writes the chunks of `src` to `fh` in order, one writev of the gathered chunks at a time while
  * the next ones are read (a socket or file read overlaps the write, and small chunks are never
- * copied together). Chunks belong to the consumer once yielded, as toBytes assumes too.
+ * copied together). Chunks belong to the consumer once yielded, as toBytes assumes too. With a
+ * `position`, writes go there onward (not to the file's offset); returns the bytes written.
  */
-async function writeStream(fh: FileHandle, src: ByteStream, check: () => void): Promise<void> {
+async function writeStream(fh: FileHandle, src: ByteStream, check: () => void, position: number | null = null): Promise<number> {
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
+  let total = 0;
   // fields, not locals: the write's callbacks change them, which TypeScript's narrowing does not see
   const w: { busy?: Promise<void> | undefined; failure?: { err: unknown } } = {};
   const start = (): Promise<void> => {
     const batch = pending;
+    const at = position === null ? null : position + total - pendingBytes;
     pending = [];
     pendingBytes = 0;
     // never rejects: the error is kept and thrown by the loop, so no rejection goes unhandled
-    return writeAll(fh, batch).then(() => {
+    return writeAll(fh, batch, at).then(() => {
       w.busy = undefined;
     }, (err: unknown) => {
       w.busy = undefined;
@@ -91,6 +97,7 @@ async function writeStream(fh: FileHandle, src: ByteStream, check: () => void): 
       if (chunk.length === 0) continue;
       pending.push(chunk);
       pendingBytes += chunk.length;
+      total += chunk.length;
       if (pendingBytes < WRITE_BATCH_BYTES) continue;
       if (w.busy !== undefined && pendingBytes >= WRITE_AHEAD_BYTES) await w.busy;
       rethrow();
@@ -101,7 +108,42 @@ async function writeStream(fh: FileHandle, src: ByteStream, check: () => void): 
     await w.busy;
   }
   rethrow();
-  if (pending.length > 0) await writeAll(fh, pending);
+  if (pending.length > 0) await writeAll(fh, pending, position === null ? null : position + total - pendingBytes);
+  return total;
+}
+
+/**
+ * `src` with its first read asked for now, before a put awaits anything: a source that fails on
+ * an abort (a file stream given the copy's signal) has a reader from the start, so its error
+ * comes out of the read instead of going unhandled while the put waits for its file.
+ */
+export function eager(src: ByteStream): ByteStream {
+  const it = src[Symbol.asyncIterator]();
+  const first = it.next();
+  // the reader below awaits it; this only keeps an early rejection from counting as unhandled
+  first.catch(() => undefined);
+  return (async function* () {
+    let done = false;
+    try {
+      for (let r = await first; r.done !== true; r = await it.next()) yield r.value;
+      done = true;
+    } finally {
+      if (!done) await it.return?.();
+    }
+  })();
+}
+
+/**
+ * Closes a stream that a failed put may never have started (the tar writer stops at an abort
+ * before it reads a body): a source stream that fails on the abort then has a reader to fail
+ * to, instead of raising an unhandled error.
+ */
+export async function discard(stream: ByteStream): Promise<void> {
+  try {
+    for await (const _ of stream) break;
+  } catch {
+    // already read, or failing: closed either way
+  }
 }
 
 export interface BlobDirectoryOptions {
@@ -156,7 +198,7 @@ export class BlobDirectory {
   async put(desc: Descriptor, data: ByteStream, opts: IoOptions = {}): Promise<void> {
     const v = verificationOf(data);
     const trusted = v !== undefined && v.digest === desc.digest && v.size === desc.size;
-    const verified = trusted ? data : verifyStream(data, { digest: desc.digest, size: desc.size, what: `blob ${desc.digest}` });
+    const verified = trusted ? eager(data) : verifyStream(eager(data), { digest: desc.digest, size: desc.size, what: `blob ${desc.digest}` });
     await this.writeTemp(verified, `writing blob ${desc.digest} to ${this.opts.where}`, opts, async (tmp) => {
       await this.place(tmp, desc.digest, desc.size);
     });
@@ -165,7 +207,8 @@ export class BlobDirectory {
   /** Streams `data` in, computing its sha256 and size; returns its descriptor. */
   async putComputed(mediaType: string, data: ByteStream, opts: IoOptions = {}): Promise<Descriptor> {
     const v = verificationOf(data);
-    if (v !== undefined && digestAlgorithm(v.digest) === 'sha256') return this.putCounted(mediaType, v.digest, data, opts);
+    if (v !== undefined && digestAlgorithm(v.digest) === 'sha256') return this.putCounted(mediaType, v.digest, eager(data), opts);
+    data = eager(data);
     const digester = createDigester('sha256');
     async function* hashing(): ByteStream {
       for await (const chunk of data) {
@@ -370,6 +413,7 @@ export type TarMember =
   | { readonly name: string; readonly type: 'directory'; readonly mtime?: number }
   | { readonly name: string; readonly type: 'file'; readonly bytes: Uint8Array; readonly mtime?: number }
   | { readonly name: string; readonly type: 'file'; readonly file: string; readonly size: number; readonly mtime?: number }
+  | { readonly name: string; readonly type: 'file'; readonly stream: ByteStream; readonly size: number; readonly mtime?: number }
   | { readonly name: string; readonly type: 'symlink'; readonly target: string; readonly mtime?: number };
 
 function tarEntry(m: TarMember, opts: IoOptions): TarWriteEntry {
@@ -381,6 +425,7 @@ function tarEntry(m: TarMember, opts: IoOptions): TarWriteEntry {
       return { header: { ...base, type: 'symlink', linkname: m.target } };
     case 'file':
       if ('bytes' in m) return { header: { ...base, type: 'file', size: m.bytes.length }, body: m.bytes };
+      if ('stream' in m) return { header: { ...base, type: 'file', size: m.size }, body: m.stream };
       return {
         header: { ...base, type: 'file', size: m.size },
         body: createReadStream(m.file, { highWaterMark: 1 << 20, ...(opts.signal ? { signal: opts.signal } : {}) }) as AsyncIterable<Uint8Array>,
@@ -403,6 +448,75 @@ export async function writeTarFile(target: string, members: Iterable<TarMember> 
   } catch (err) {
     const cause = isBerthErrorWithCause(err);
     throw writeError(cause ?? err, `writing ${target}`);
+  }
+}
+
+/**
+ * An archive written member by member into a temp file, so a destination can stream a blob
+ * straight into its tar instead of staging it and copying it in at the end. Each append()
+ * writes a whole tar (its members, then the two-block trailer) where the previous one's trailer
+ * began, so the file is a complete archive after every append; a failed append is cut off again.
+ * publish() renames the file over the target; close() without it leaves the target untouched.
+ */
+export class TarAppender {
+  /** Where the next member goes: the end of the last member written. */
+  private offset = 0;
+  private busy = false;
+
+  private constructor(readonly file: string, private fh: FileHandle | undefined) {}
+
+  /** Creates `file` (which must not exist). */
+  static async create(file: string): Promise<TarAppender> {
+    return new TarAppender(file, await open(file, 'wx', 0o644));
+  }
+
+  /** True when no append runs and the file is open. */
+  get idle(): boolean {
+    return !this.busy && this.fh !== undefined;
+  }
+
+  /** Bytes of members written so far. */
+  get size(): number {
+    return this.offset;
+  }
+
+  /** Appends `members`; on failure the file is cut back to what it held before, and the error rethrown. */
+  async append(members: Iterable<TarMember> | AsyncIterable<TarMember>, opts: IoOptions = {}): Promise<void> {
+    const fh = this.fh;
+    if (fh === undefined || this.busy) throw new BerthError('BERTH_USAGE', `appending to ${this.file}: ${fh === undefined ? 'closed' : 'another append is running'}`, { subject: this.file });
+    this.busy = true;
+    const start = this.offset;
+    try {
+      const n = await writeStream(fh, tarStream(members, opts), () => {
+        if (opts.signal?.aborted) throw new BerthError('BERTH_ABORTED', `writing ${this.file}: aborted`, { cause: opts.signal.reason });
+      }, start);
+      this.offset = start + n - 2 * BLOCK_SIZE;
+    } catch (err) {
+      await fh.truncate(start).catch(() => undefined);
+      throw err;
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  /** Ends the archive (trailer), flushes it when `fsync`, and renames it to `target`. */
+  async publish(target: string, opts: { fsync?: boolean } = {}): Promise<void> {
+    const fh = this.fh;
+    if (fh === undefined || this.busy) throw new BerthError('BERTH_USAGE', `publishing ${this.file}: ${fh === undefined ? 'closed' : 'an append is running'}`, { subject: this.file });
+    // after a cut-off append the trailer is missing: extending the file writes its zeros
+    await fh.truncate(this.offset + 2 * BLOCK_SIZE);
+    if (opts.fsync !== false) await fh.sync();
+    this.fh = undefined;
+    await fh.close();
+    await rename(this.file, target);
+    if (opts.fsync !== false) await fsyncDir(path.dirname(path.resolve(target)));
+  }
+
+  /** Closes the file (kept on disk; the caller removes its directory). */
+  async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close().catch(() => undefined);
   }
 }
 
@@ -522,7 +636,7 @@ export abstract class StagingDestination implements ImageDestination {
     await rm(this.staging, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
   }
 
-  private checkOpen(): void {
+  protected checkOpen(): void {
     if (this.closed) throw new BerthError('BERTH_USAGE', `writing to ${this.where}: the destination is closed`, { subject: this.where });
   }
 }
