@@ -11,6 +11,10 @@
  *   request bodies), PATCH chunks of that size with Content-Range instead. The registry checks
  *   the digest at the closing PUT (berth does not hash a second time: the copy engine's stream is
  *   verified as it is read). putComputed() streams too, hashing as it goes.
+ * - Manifests: the last one given is held back until the next one comes (children go before
+ *   their parent) or commit. When it is the root, commit sends it once, under its tag (the
+ *   registry stores it by digest too): no HEAD, no PUT by digest before the PUT by tag. has() does
+ *   not ask about manifests: sending a small manifest again costs what asking would.
  * - Uploaded blobs stay in the registry if the push fails before commit (registries collect them).
  */
 import type { Descriptor } from '../../core/descriptor.js';
@@ -25,7 +29,7 @@ import type { DestinationCapabilities, DestinationOptions, ImageDestination, Ima
 import { knownBlobLocation, type RegistryClient } from './client.js';
 import { formatRepository } from './reference.js';
 import { addToFallbackIndex, type FallbackUpdate } from './referrers.js';
-import { fetchManifest, isManifestLike, MANIFEST_ACCEPT, repoPath } from './source.js';
+import { fetchManifest, isManifestLike, repoPath } from './source.js';
 
 export const REGISTRY_CAPABILITIES: DestinationCapabilities = {
   acceptsIndex: true,
@@ -47,6 +51,8 @@ export class RegistryDestination implements ImageDestination {
   readonly capabilities = REGISTRY_CAPABILITIES;
   private readonly blobs = new Set<string>();
   private readonly manifests = new Map<string, { desc: Descriptor; bytes: Uint8Array }>();
+  /** The manifest putManifest kept back (see the module comment); sent by digest when another comes. */
+  private held: { desc: Descriptor; bytes: Uint8Array } | undefined;
   /** Upload sessions opened by a mount attempt that the registry answered with 202. */
   private readonly openUploads = new Map<string, string>();
   private committed = false;
@@ -84,15 +90,13 @@ export class RegistryDestination implements ImageDestination {
 
   async has(desc: Descriptor, opts: IoOptions = {}): Promise<boolean> {
     if (this.blobs.has(desc.digest) || this.manifests.has(desc.digest)) return true;
-    const manifest = isManifestLike(desc.mediaType);
+    if (isManifestLike(desc.mediaType)) return false;
     const what = `checking ${describe(desc)} in ${this.repo}`;
     const res = await this.client.request({
-      method: 'HEAD', path: `/v2/${repoPath(this.docker)}/${manifest ? 'manifests' : 'blobs'}/${desc.digest}`, scope: this.scope,
-      accept: [200, 404], what, ...(manifest ? { headers: { Accept: MANIFEST_ACCEPT } } : {}), ...this.signal(opts),
+      method: 'HEAD', path: `/v2/${repoPath(this.docker)}/blobs/${desc.digest}`, scope: this.scope, accept: [200, 404], what, ...this.signal(opts),
     });
     res.discard();
     if (res.status === 200) return true;
-    if (manifest) return false;
     return this.tryMount(desc, opts);
   }
 
@@ -231,8 +235,22 @@ export class RegistryDestination implements ImageDestination {
   async putManifest(desc: Descriptor, bytes: Uint8Array, opts: IoOptions = {}): Promise<void> {
     this.checkOpen();
     verifyBytes(bytes, { digest: desc.digest, size: desc.size, what: describe(desc) });
-    await this.putManifestAt(desc, bytes, desc.digest, `pushing ${describe(desc)} to ${this.repo}`, opts);
+    if (this.manifests.has(desc.digest)) return;
+    const before = this.held;
+    this.held = { desc, bytes };
     this.manifests.set(desc.digest, { desc, bytes });
+    if (before !== undefined) await this.sendByDigest(before, opts);
+  }
+
+  /** Sends the held manifest by digest (before another manifest, referrers, or a push by digest). */
+  private async release(opts: IoOptions): Promise<void> {
+    const m = this.held;
+    this.held = undefined;
+    if (m !== undefined) await this.sendByDigest(m, opts);
+  }
+
+  private async sendByDigest(m: { desc: Descriptor; bytes: Uint8Array }, opts: IoOptions): Promise<void> {
+    await this.putManifestAt(m.desc, m.bytes, m.desc.digest, `pushing ${describe(m.desc)} to ${this.repo}`, opts);
   }
 
   private async putManifestAt(desc: Descriptor, bytes: Uint8Array, at: string, what: string, opts: IoOptions): Promise<void> {
@@ -285,9 +303,11 @@ export class RegistryDestination implements ImageDestination {
     if (roots.length !== 1) {
       throw new BerthError('BERTH_UNSUPPORTED', `${this.reference.toString()}: a registry reference holds one image; push one at a time (got ${roots.length})`, { subject: this.repo });
     }
+    const root = roots[0]!;
+    // the root alone may go straight under its tag; anything else held is sent as it is first
+    if (this.held !== undefined && (this.held.desc.digest !== root.descriptor.digest || this.docker.digest !== undefined || this.referrers.size > 0)) await this.release(opts);
     // referrers first: everything they name is in by now; the image's tag stays the last request
     await this.publishReferrers(opts);
-    const root = roots[0]!;
     if (this.docker.digest !== undefined) {
       if (root.descriptor.digest !== this.docker.digest) {
         throw new BerthError('BERTH_DIGEST_MISMATCH', `${this.reference.toString()}: the image pushed is ${root.descriptor.digest}, not the digest the reference names`, { subject: this.repo });
@@ -302,8 +322,12 @@ export class RegistryDestination implements ImageDestination {
       const m = await fetchManifest(this.client, this.docker, root.descriptor.digest, `reading ${describe(root.descriptor)} from ${this.repo}`, this.signal(opts));
       entry = { desc: { ...root.descriptor, mediaType: m.descriptor.mediaType }, bytes: m.bytes };
     }
+    // a root still held goes to the registry with its first tag: errors name it as a push
+    let unsent = this.held !== undefined;
+    this.held = undefined;
     for (const tag of tags) {
-      await this.putManifestAt(entry.desc, entry.bytes, tag, `tagging ${this.repo}:${tag}`, opts);
+      await this.putManifestAt(entry.desc, entry.bytes, tag, unsent ? `pushing ${describe(entry.desc)} to ${this.repo}:${tag}` : `tagging ${this.repo}:${tag}`, opts);
+      unsent = false;
     }
     this.committed = true;
   }
