@@ -300,13 +300,11 @@ export async function searchFiles(text: string, query: string, opts: SearchOptio
     checkLayer(img, opts.layer, 'searching');
     const limit = opts.limit ?? 500;
     const ix = await fileIndexOf(img, opts.layer, opts);
-    const q = query.toLowerCase();
     const entries: FileInfo[] = [];
     let total = 0;
-    for (const [i, p] of ix.walk()) {
-      if (i === 0 || !displayPath(p).toLowerCase().includes(q)) continue;
+    for (const i of ix.matching(query)) {
       total++;
-      if (entries.length < limit) entries.push(fileInfo(ix, i, p));
+      if (entries.length < limit) entries.push(fileInfo(ix, i, ix.pathOf(i)));
     }
     return { reference: img.reference, query, total, entries };
   });

@@ -195,6 +195,11 @@ async function checkStack(layers: ReadonlyArray<readonly E[]>, what: string): Pr
   assert.deepEqual(fromIndex(ix), fromUnion(union), `${what}: listing`);
   assert.deepEqual(ix.layers, union.layers, `${what}: layer statistics`);
   for (let L = 0; L < layers.length; L++) assert.deepEqual(changesOfIndex(ix, L), await changesByListing(layers, L), `${what}: changes of layer ${L}`);
+  // search by name components gives what matching every full path gives
+  for (const needle of ['a', 'B', 'é', 'É', '/a', 'a/b', '', 'x', '-', '\u{1F600}', 'ETC/']) {
+    const naive = [...ix.walk()].filter(([id, p]) => id > 0 && `/${p}`.toLowerCase().includes(needle.toLowerCase())).map(([id]) => id);
+    assert.deepEqual([...ix.matching(needle)], naive, `${what}: search ${JSON.stringify(needle)}`);
+  }
   // export flattens from the index: the same tar, byte for byte, as from the union
   const openers = layers.map((l) => async () => layer(l));
   assert.deepEqual(Buffer.from(await toBytes(flattenIndex(ix, openers))), Buffer.from(await toBytes(flattenUnion(union, openers))), `${what}: flattened tar`);

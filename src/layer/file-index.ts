@@ -298,6 +298,24 @@ export class FileIndex {
     }
   }
 
+  /**
+   * Ids (walk order, root excluded) whose absolute path ('/' + path) contains `needle`, ignoring
+   * case. Without a '/' in the needle a path matches when one of its components does, so only
+   * names are lowercased, once each, instead of every full path.
+   */
+  *matching(needle: string): Generator<number> {
+    const q = needle.toLowerCase();
+    if (q.includes('/')) {
+      for (const [id, p] of this.walk()) if (id > 0 && `/${p}`.toLowerCase().includes(q)) yield id;
+      return;
+    }
+    const hit = new Uint8Array(this.size);
+    for (let id = 1; id < this.size; id++) {
+      hit[id] = hit[this.parent[id]!]! === 1 || this.names[id]!.toLowerCase().includes(q) ? 1 : 0;
+      if (hit[id] === 1) yield id;
+    }
+  }
+
   /** The full record of one node. */
   entry(id: number, path: string = this.pathOf(id)): IndexEntry {
     this.check(id);
