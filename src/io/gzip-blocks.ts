@@ -4,7 +4,7 @@
  * dictionary and ended with a sync flush (the last one finished), and the pieces are joined in
  * order under one gzip header and a CRC-32/ISIZE trailer computed here. A block that a cheap sample
  * shows to be incompressible (compressed files in a layer) is written as stored deflate blocks
- * instead, which costs a copy where deflate would spend ~25 ms per MiB to gain nothing. The bytes
+ * instead, which costs a copy where deflate would spend ~20 ms per MiB to gain nothing. The bytes
  * depend only on the input, the level, memLevel, the block size and that sampling rule, never on
  * how many blocks ran at once, so every machine writes the same digest. Memory: at most
  * `inFlight` blocks (input + output) at a time.
@@ -50,7 +50,7 @@ async function compressBlock(input: Uint8Array, dict: Uint8Array | undefined, le
 
 /**
  * Whether deflate would gain under 3% on `input`, judged on pieces from across the block: a byte
- * histogram first (integer maths, so every machine decides alike; ~40 µs a block) clears typical
+ * histogram first (integer maths, so every machine decides alike; tens of µs a block) clears typical
  * layer data, and only high-entropy samples are deflated at level 1 to catch repeats.
  */
 async function incompressible(input: Uint8Array): Promise<boolean> {
