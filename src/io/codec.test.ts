@@ -191,6 +191,28 @@ test('parallel zstd: the same bytes for any worker count, so digests match acros
   assert.ok(!packed.equals(zstdWith(0, 1, plain, 65_536)), 'single-threaded output is expected to differ');
   assert.equal(sha(await toBytes(decompress(chunked(packed, 4099), 'zstd'))), sha(plain));
   if (needPeer(t, 'zstd')) assert.equal(sha(tool(requirePeer('zstd'), ['-q', '-dc'], packed)), sha(plain));
+  await t.test('empty input is one valid frame', async () => {
+    const empty = await toBytes(compress(fromBytes(new Uint8Array(0)), 'zstd', { parallel: true }));
+    assert.equal(sniffCompression(empty), 'zstd');
+    assert.equal((await toBytes(decompress(fromBytes(empty), 'zstd'))).length, 0);
+  });
+  await t.test('a consumer that stops early closes the source while workers run', async () => {
+    let closed = false;
+    async function* src(): ByteStream {
+      try {
+        for (let i = 0; i < 64; i++) yield sample(1 << 20, i);
+      } finally {
+        closed = true;
+      }
+    }
+    let got = 0;
+    for await (const chunk of compress(src(), 'zstd', { level: 1, parallel: true })) {
+      got += chunk.length;
+      break;
+    }
+    assert.ok(got > 0);
+    assert.equal(closed, true);
+  });
 });
 
 test('corrupt and truncated input', async (t) => {
