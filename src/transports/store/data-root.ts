@@ -16,8 +16,16 @@ import { assembleTarSplit, tarSplitSize } from '../../tar/assemble.js';
 import type { TarSplitRecord } from '../../tar/split.js';
 import { configFile, listImageIds, readConfig, readImageMetadata, type ImageMetadata } from './imagedb.js';
 import { readLayerEntry, readLayerTarSplit, tarSplitFile, type LayerEntry } from './layerdb.js';
+import { assembleInWorker } from './layer-worker.js';
 import { filesDir, layerFdOpener, OTHER_DRIVERS, STORE_DRIVERS, type StoreDriver } from './overlay2.js';
 import { lookupReference, parseRepositories, referencesOf, type Repositories } from './repositories.js';
+
+/**
+ * Layers whose tar is at least this big are rebuilt on a worker thread (layer-worker.ts), so
+ * the reading and checking run beside the hashing and writing; below it starting the worker
+ * (~30 ms) costs more than it saves.
+ */
+const WORKER_MIN_BYTES = 16 << 20;
 
 /** One image of the store, with its layers looked up (not read). */
 export interface StoredImage {
@@ -52,6 +60,8 @@ export class DataRoot {
   private readonly images = new Map<string, Promise<StoredImage | RejectedImage>>();
   private readonly layers = new Map<string, Promise<LayerEntry | undefined>>();
   private readonly sizes = new Map<string, Promise<number>>();
+  /** The sizes measured so far, by chain ID (read synchronously when a layer is opened). */
+  private readonly knownSizes = new Map<string, number>();
 
   private constructor(
     /** The data root as given (absolute). */
@@ -236,7 +246,7 @@ export class DataRoot {
       const { src, source } = this.tarSplitInput(chainId);
       p = tarSplitSize(src, { ...opts, source });
       this.sizes.set(chainId, p);
-      p.catch(() => this.sizes.delete(chainId));
+      p.then((n) => this.knownSizes.set(chainId, n), () => this.sizes.delete(chainId));
     }
     return p;
   }
@@ -253,10 +263,14 @@ export class DataRoot {
         subject: entry.diffId ?? entry.chainId,
       });
     }
+    const what = `rebuilding layer ${entry.diffId ?? entry.chainId} from ${this.imageRel}/${entry.dir}/tar-split.json.gz and ${files}`;
+    const size = this.knownSizes.get(entry.chainId);
+    if (size !== undefined && size >= WORKER_MIN_BYTES) {
+      const rel = `${this.imageRel}/${tarSplitFile(entry.chainId)}`;
+      return assembleInWorker({ tarSplit: path.join(this.root, rel), source: rel, files: path.join(this.root, files), what }, opts);
+    }
     const { src, source } = this.tarSplitInput(entry.chainId);
-    return assembleTarSplit(src, layerFdOpener(path.join(this.root, files)), {
-      ...opts, source, what: `rebuilding layer ${entry.diffId ?? entry.chainId} from ${this.imageRel}/${entry.dir}/tar-split.json.gz and ${files}`,
-    });
+    return assembleTarSplit(src, layerFdOpener(path.join(this.root, files)), { ...opts, source, what });
   }
 
   /** The overlay2/vfs directories no layerdb entry names (not needed for reading; shown by trace). */
