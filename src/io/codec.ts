@@ -320,7 +320,7 @@ async function* zstdFlush(dctx: Binding.DCtx, what: string, setRet: (r: number) 
  * a size set by the level alone, not by the thread count; codec.test.ts checks it), so
  * this follows the machine; 0, the single-threaded mode, gives other bytes.
  */
-export function zstdWorkers(): number {
+function zstdWorkers(): number {
   return Math.max(1, Math.min(4, availableParallelism()));
 }
 
