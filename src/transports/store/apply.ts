@@ -2,7 +2,12 @@
  * Applying one layer tar into a graph-driver directory as dockerd does (formats.md 10.5, 10.11),
  * in one pass that also records tar-split (section 11) and hashes the diff_id:
  *
- *   tar bytes ─ sha256 (diff_id) ─ splitTar (one parse: entries, and tar-split.json.gz lines) ─ apply entries
+ *   tar chunks ─ sha256 (diff_id) ─ SplitFeed (one parse: entries, and tar-split.json.gz lines) ─ apply entries
+ *
+ * Each chunk is parsed synchronously; file bodies are written straight from it, and only entries
+ * on the general path (something already at the path, an unknown parent, devices) wait on a
+ * promise. overlay2's `size` is counted as entries are made (hard links once), not measured by
+ * a walk afterwards, unless the layer replaced something it made.
  *
  * overlay2 ('overlay' mode, an empty `diff/` per layer): a whiteout `d/.wh.x` becomes a character
  * device 0/0 at `d/x` owned as the tar header says, an opaque marker `d/.wh..wh..opq` becomes the
@@ -31,10 +36,9 @@ import type { ByteStream, IoOptions } from '../../io/stream.js';
 import { DEFAULT_MAX_UNPACKED_BYTES, DEFAULT_MAX_UNPACKED_ENTRIES } from '../../layer/extract.js';
 import { cleanEntryName, parentOf, resolveInRoot, type ProbeResult } from '../../layer/safe-path.js';
 import { fastCleanName } from '../../layer/union.js';
-import { classifyEntry, WHITEOUT_PREFIX } from '../../layer/whiteout.js';
+import { classifyEntry, WHITEOUT_PREFIX, type EntryRole } from '../../layer/whiteout.js';
 import type { TarHeader } from '../../tar/header.js';
-import type { TarEntry } from '../../tar/reader.js';
-import { splitTar, TarSplitLines } from '../../tar/split.js';
+import { SplitFeed, TarSplitLines } from '../../tar/split.js';
 import { setXattrs, xattrTool, type XattrWrite } from './xattr.js';
 
 const run = promisify(execFile);
@@ -177,9 +181,15 @@ class TarSplitWriter {
     this.finished.catch(() => undefined);
   }
 
-  /** Writes a batch of lines; `done` runs once zlib has consumed it (the buffer may then be reused). */
-  async write(bytes: Buffer, done: () => void): Promise<void> {
-    if (bytes.length > 0 && !this.gz.write(bytes, done)) await Promise.race([once(this.gz, 'drain'), this.finished]);
+  /** Queues a batch of lines; `done` runs once zlib has consumed it (the buffer may then be reused). */
+  write(bytes: Buffer, done: () => void): void {
+    if (bytes.length > 0) this.gz.write(bytes, done);
+    else done();
+  }
+
+  /** Waits while zlib holds more than its buffer's worth of lines (backpressure between chunks). */
+  async drained(): Promise<void> {
+    if (this.gz.writableNeedDrain) await Promise.race([once(this.gz, 'drain'), this.finished]);
   }
 
   async end(): Promise<void> {
@@ -198,31 +208,60 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
   const a = new LayerApplier(dir, opts);
   const digester = opts.verifiedDigest === undefined ? createDigester('sha256') : undefined;
   const budget = opts.budget ?? new LoadBudget();
+  const signal = opts.signal;
   let tarBytes = 0;
-  let ended = false;
-  async function* hashed(): ByteStream {
-    for await (const chunk of tar) {
-      budget.addBytes(chunk.length, opts.what);
-      tarBytes += chunk.length;
-      digester?.update(chunk);
-      yield chunk;
-    }
-    ended = true;
-  }
   const ts = new TarSplitWriter(opts.tarSplitFile);
-  try {
-    const lines = new TarSplitLines();
-    const entries = splitTar(hashed(), { lines, onLines: (b) => ts.write(b, () => lines.release(b)), ...(opts.signal ? { signal: opts.signal } : {}) });
-    for await (const entry of entries) {
+  // The entry errors are named after, kept as is: the label is built only for an error.
+  let index = 0;
+  let name = '';
+  const wrap = (err: unknown): never => {
+    throw withContext(err, `${opts.what} entry ${index} ${JSON.stringify(name)}`);
+  };
+  const lines = new TarSplitLines();
+  // Entries are applied as each chunk is parsed: bodies are written straight from the chunks, and
+  // only entries on the general path (lstat walk, removal, device nodes) wait on a promise.
+  const feed = new SplitFeed({
+    entry: (h, i) => {
       budget.addEntry(opts.what);
+      index = i;
+      name = h.name;
       try {
-        await a.apply(entry);
+        return a.applyEntry(h)?.catch(wrap);
       } catch (err) {
-        throw withContext(err, `${opts.what} entry ${entry.index} ${JSON.stringify(entry.header.name)}`);
+        return wrap(err);
       }
+    },
+    data: (bytes) => {
+      try {
+        a.write(bytes);
+      } catch (err) {
+        wrap(err);
+      }
+    },
+    end: () => {
+      try {
+        a.endFile();
+      } catch (err) {
+        wrap(err);
+      }
+    },
+  }, { lines, onLines: (b) => ts.write(b, () => lines.release(b)) });
+  try {
+    try {
+      for await (const chunk of tar) {
+        if (signal?.aborted === true) throw new BerthError('BERTH_ABORTED', 'reading tar: aborted', { cause: signal.reason });
+        budget.addBytes(chunk.length, opts.what);
+        tarBytes += chunk.length;
+        digester?.update(chunk);
+        const wait = feed.feed(chunk);
+        if (wait !== undefined) await wait;
+        await ts.drained();
+      }
+      feed.finish();
+    } finally {
+      a.closeOpenFile();
     }
-    // A self-verifying stream proves its digest only on its last read: it must have ended.
-    if (!ended) throw new BerthError('BERTH_INVALID_TAR', `${opts.what}: the layer tar was not read to its end`, { subject: opts.what });
+    // (A self-verifying stream proves its digest on its last read, which the loop above made.)
     const got = digester === undefined ? opts.verifiedDigest! : digester.digest();
     if (opts.diffId !== undefined && got !== opts.diffId) {
       throw new BerthError('BERTH_DIGEST_MISMATCH', `${opts.what}: the uncompressed layer hashes to ${got}, but the config's diff_id is ${opts.diffId}`, {
@@ -231,7 +270,7 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
     }
     await ts.end();
     await a.finish();
-    return { diffId: got, size: opts.mode === 'overlay' ? overlaySize(dir) : a.headerBytes, tarBytes, entries: a.entries, unprivileged: a.unprivilegedSummary() };
+    return { diffId: got, size: opts.mode === 'overlay' ? a.overlaySize() : a.headerBytes, tarBytes, entries: a.entries, unprivileged: a.unprivilegedSummary() };
   } catch (err) {
     ts.destroy();
     throw err;
@@ -301,10 +340,38 @@ class LayerApplier {
   private readonly createdAsSelf: boolean;
   private readonly euid = process.geteuid?.();
   private readonly egid = process.getegid?.();
+  /** The process umask: a file created with a mode none of whose bits it clears needs no fchmod. */
+  private readonly umask: number;
+  /** The file whose body is being written (-1: none), its header and the mode it was created with. */
+  private out = -1;
+  private outHeader: TarHeader | undefined;
+  private outMode = 0;
+  /**
+   * overlay2's `size` as the entries are made: the sum of the sizes of the non-directories this
+   * layer put into its empty directory, each when created (a hard link adds none: its target is
+   * one of them). Removing or replacing anything makes it unknown (counting false): the
+   * directory is then measured.
+   */
+  private counting: boolean;
+  private sized = 0;
 
   constructor(private readonly root: string, private readonly opts: ApplyLayerOptions) {
     this.privileged = opts.privileged ?? process.getuid?.() === 0;
     this.createdAsSelf = opts.mode === 'overlay' && (lstatSync(root).mode & 0o2000) === 0;
+    // umask() with no argument reads it (set and restored in one call); a process-wide constant here.
+    this.umask = process.umask();
+    // Counting starts from an empty directory (overlay2's diff/ is new); anything else is measured.
+    this.counting = opts.mode === 'overlay' && readdirSync(root).length === 0;
+  }
+
+  /** overlay2's `size` of the directory: counted while applying, or measured when that was lost. */
+  overlaySize(): number {
+    return this.counting ? this.sized : overlaySize(this.root);
+  }
+
+  /** A new non-directory (a new inode) of `size` bytes. */
+  private sizedNew(size: number): void {
+    this.sized += size;
   }
 
   /** True when chown of a new entry to uid:gid would change nothing. */
@@ -336,6 +403,7 @@ class LayerApplier {
 
   /** Removes whatever is at `rel` (rm does not follow symlinks); a directory makes every safe directory suspect. */
   private remove(rel: string, kind: ProbeResult['kind']): void {
+    this.counting = false;
     if (kind === 'directory') this.safeDirs.clear();
     else this.safeDirs.delete(rel);
     rmSync(this.host(rel), { recursive: true, force: true });
@@ -362,15 +430,29 @@ class LayerApplier {
     return { ...this.skipped };
   }
 
-  async apply(entry: TarEntry): Promise<void> {
+  /**
+   * Applies one entry: undefined when done synchronously, else a promise (the general path). A
+   * regular file is left open for its body (write, then endFile).
+   */
+  applyEntry(h: TarHeader): Promise<void> | undefined {
     this.entries++;
-    const h = entry.header;
-    if (h.type === 'g') return;
+    if (h.type === 'g') return undefined;
     if (h.type === 'file') this.headerBytes += h.size;
     const clean = fastCleanName(h.name) ?? cleanEntryName(h.name);
     const role = clean.includes(WHITEOUT_PREFIX) ? classifyEntry(clean) : undefined;
-    if (role?.kind === 'meta') return;
-    if (role?.kind === 'opaque') {
+    if (role?.kind === 'meta') return undefined;
+    if (role?.kind === 'opaque' || role?.kind === 'whiteout') return this.applyWhiteout(role, h);
+    if (clean === '') return undefined; // the layer directory itself keeps the driver's metadata
+    if (!LAYER_TYPES.has(h.type)) {
+      throw new BerthError('BERTH_UNSUPPORTED', `entry type ${JSON.stringify(h.typeflag)} is not supported in a layer`, { got: h.typeflag });
+    }
+    // Fast path: the parent is a known real directory and nothing is at the entry's path yet.
+    if (h.type !== 'link' && this.isSafeDir(parentOf(clean)) && this.createNew(clean, h)) return undefined;
+    return this.applyGeneral(clean, h);
+  }
+
+  private async applyWhiteout(role: Extract<EntryRole, { kind: 'opaque' | 'whiteout' }>, h: TarHeader): Promise<void> {
+    if (role.kind === 'opaque') {
       const r = await resolveInRoot(role.dir, this.probe, { followFinal: true, repair: this.repair });
       if (r.last.kind !== 'directory') this.repair(r.path, r.last);
       this.touch(r.path);
@@ -383,27 +465,22 @@ class LayerApplier {
       }
       return;
     }
-    if (role?.kind === 'whiteout') {
-      const d = await resolveInRoot(role.dir, this.probe, { followFinal: true, ...(this.opts.mode === 'overlay' ? { repair: this.repair } : {}) });
-      if (this.opts.mode === 'overlay') {
-        if (d.last.kind !== 'directory') this.repair(d.path, d.last);
-        this.touch(d.path);
-        if (this.privileged) this.whiteouts.push({ rel: d.path === '' ? role.name : `${d.path}/${role.name}`, uid: h.uid, gid: h.gid });
-        else this.skipped.whiteouts++;
-        return;
-      }
-      if (d.missingParent || d.last.kind !== 'directory') return;
-      const target = d.path === '' ? role.name : `${d.path}/${role.name}`;
-      const t = this.probe(target);
-      if (t.kind !== 'absent') this.hide(target, t);
+    const d = await resolveInRoot(role.dir, this.probe, { followFinal: true, ...(this.opts.mode === 'overlay' ? { repair: this.repair } : {}) });
+    if (this.opts.mode === 'overlay') {
+      if (d.last.kind !== 'directory') this.repair(d.path, d.last);
+      this.touch(d.path);
+      if (this.privileged) this.whiteouts.push({ rel: d.path === '' ? role.name : `${d.path}/${role.name}`, uid: h.uid, gid: h.gid });
+      else this.skipped.whiteouts++;
       return;
     }
-    if (clean === '') return; // the layer directory itself keeps the driver's metadata
-    if (!LAYER_TYPES.has(h.type)) {
-      throw new BerthError('BERTH_UNSUPPORTED', `entry type ${JSON.stringify(h.typeflag)} is not supported in a layer`, { got: h.typeflag });
-    }
-    // Fast path: the parent is a known real directory and nothing is at the entry's path yet.
-    if (h.type !== 'link' && this.isSafeDir(parentOf(clean)) && (await this.createNew(clean, h, entry))) return;
+    if (d.missingParent || d.last.kind !== 'directory') return;
+    const target = d.path === '' ? role.name : `${d.path}/${role.name}`;
+    const t = this.probe(target);
+    if (t.kind !== 'absent') this.hide(target, t);
+  }
+
+  /** An entry whose parent is not known safe or whose path is taken: resolve, remove what is there, create. */
+  private async applyGeneral(clean: string, h: TarHeader): Promise<void> {
     const r = await resolveInRoot(clean, this.probe, { followFinal: false, repair: this.repair });
     const rel = r.path;
     const host = this.host(rel);
@@ -433,12 +510,13 @@ class LayerApplier {
       this.remove(rel, 'directory');
       this.dirs.delete(rel);
     } else if (r.last.kind !== 'absent') {
+      this.counting = false;
       this.safeDirs.delete(rel);
       unlinkSync(host);
     }
     switch (h.type) {
       case 'file':
-        await this.writeFile(openSync(host, NEW_FILE, 0o600), h, entry);
+        this.openFile(host, h);
         this.queueXattrs(rel, h);
         break;
       case 'link':
@@ -446,6 +524,7 @@ class LayerApplier {
         break;
       case 'symlink':
         symlinkSync(h.linkname, host);
+        this.sizedNew(Buffer.byteLength(h.linkname));
         this.symlinkMeta(host, h);
         this.queueXattrs(rel, h);
         break;
@@ -464,11 +543,12 @@ class LayerApplier {
    * nothing is there: O_EXCL semantics, so an existing path fails with EEXIST and false is
    * returned with nothing changed (the general route then looks at what is there).
    */
-  private async createNew(clean: string, h: TarHeader, entry: TarEntry): Promise<boolean> {
+  private createNew(clean: string, h: TarHeader): boolean {
     const host = this.host(clean);
     let fd = -1;
+    const mode = h.type === 'file' ? this.createMode(h) : 0;
     try {
-      if (h.type === 'file') fd = openSync(host, NEW_FILE, 0o600);
+      if (h.type === 'file') fd = openSync(host, NEW_FILE, mode);
       else if (h.type === 'directory') mkdirSync(host, 0o700);
       else if (h.type === 'symlink') symlinkSync(h.linkname, host);
       else return false;
@@ -478,11 +558,12 @@ class LayerApplier {
     }
     this.touch(clean);
     if (h.type === 'file') {
-      await this.writeFile(fd, h, entry);
+      this.takeFile(fd, mode, h);
     } else if (h.type === 'directory') {
       this.safeDirs.add(clean);
       this.dirs.set(clean, { mode: h.mode, uid: h.uid, gid: h.gid, mtime: h.mtime });
     } else {
+      this.sizedNew(Buffer.byteLength(h.linkname));
       this.symlinkMeta(host, h);
     }
     this.queueXattrs(clean, h);
@@ -496,23 +577,61 @@ class LayerApplier {
     lutimesSync(host, h.mtime, h.mtime);
   }
 
-  /** Writes the body into a new file's descriptor, then owner, mode and times; closes it. */
-  private async writeFile(fd: number, h: TarHeader, entry: TarEntry): Promise<void> {
+  /**
+   * The mode to create a file with: its final permission bits when the umask clears none of them
+   * and they are what diskMode keeps (then endFile skips fchmod); special bits only by fchmod
+   * after fchown (chown clears them).
+   */
+  private createMode(h: TarHeader): number {
+    const want = h.mode & 0o7777;
+    return (want & ~0o777) === 0 && (want & this.umask) === 0 && (this.privileged || (want & 0o600) === 0o600) ? want : 0o600;
+  }
+
+  private openFile(host: string, h: TarHeader): void {
+    const mode = this.createMode(h);
+    this.takeFile(openSync(host, NEW_FILE, mode), mode, h);
+  }
+
+  /** Takes a new file's descriptor: its body is written as it streams (write), then endFile. */
+  private takeFile(fd: number, mode: number, h: TarHeader): void {
+    this.out = fd;
+    this.outHeader = h;
+    this.outMode = mode;
+    this.sizedNew(h.size);
+  }
+
+  /** The next bytes of the open file's body (nothing is open for entries that are not new files). */
+  write(bytes: Uint8Array): void {
+    const fd = this.out;
+    if (fd < 0) return;
+    let at = 0;
+    while (at < bytes.length) at += writeSync(fd, bytes, at, bytes.length - at);
+  }
+
+  /** Owner, mode and times of the file written, on its descriptor; closes it. */
+  endFile(): void {
+    const fd = this.out;
+    if (fd < 0) return;
+    const h = this.outHeader!;
+    this.out = -1;
     try {
-      if (entry.dataSize > 0) {
-        for await (const chunk of entry.body()) {
-          let at = 0;
-          while (at < chunk.length) at += writeSync(fd, chunk, at, chunk.length - at);
-        }
-      }
       if (this.privileged) {
         if (!this.ownedAsCreated(h.uid, h.gid)) fchownSync(fd, h.uid, h.gid);
       } else if (h.uid !== this.uid || h.gid !== this.gid) this.skipped.owners++;
-      fchmodSync(fd, this.diskMode(h.mode, 0o600));
+      const mode = this.diskMode(h.mode, 0o600);
+      if (mode !== this.outMode) fchmodSync(fd, mode);
       futimesSync(fd, h.mtime, h.mtime);
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** Closes a file left open by a failure. */
+  closeOpenFile(): void {
+    if (this.out < 0) return;
+    const fd = this.out;
+    this.out = -1;
+    closeSync(fd);
   }
 
   private async makeNode(host: string, h: TarHeader): Promise<void> {
@@ -587,7 +706,10 @@ class LayerApplier {
         // have replaced it (or an ancestor) with a symlink, and rm/mknod would follow that out.
         if (!this.realDir(parentOf(w.rel))) continue;
         const found = this.probe(w.rel);
-        if (found.kind !== 'absent') rmSync(this.host(w.rel), { recursive: true, force: true });
+        if (found.kind !== 'absent') {
+          this.counting = false;
+          rmSync(this.host(w.rel), { recursive: true, force: true });
+        }
         todo.push(w);
       }
       // One shell for a whole batch of mknod calls.
