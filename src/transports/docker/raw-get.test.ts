@@ -61,14 +61,16 @@ async function waitFor(cond: () => boolean): Promise<void> {
   assert.ok(cond(), 'condition never became true');
 }
 
-test('a blob over plain HTTP comes on a socket of its own, whole, in large reads, through backpressure', async () => {
+test('a large blob over plain HTTP comes on a socket of its own, whole, in large reads, through backpressure; a small one does not', async () => {
   const blob = pattern(12 << 20);
+  const small = pattern(1000);
   const seen: Array<string | undefined> = [];
   const srv = await serve((req, res) => {
     if (req.url === '/v2/') return void res.end('{}');
     seen.push(req.headers.connection);
-    res.writeHead(200, { 'Content-Length': String(blob.length) });
-    res.end(blob);
+    const body = req.url!.endsWith(sha(small)) ? small : blob;
+    res.writeHead(200, { 'Content-Length': String(body.length) });
+    res.end(body);
   });
   try {
     const desc: Descriptor = { mediaType: LAYER, digest: sha(blob), size: blob.length };
@@ -86,6 +88,9 @@ test('a blob over plain HTTP comes on a socket of its own, whole, in large reads
     assert.equal(total, blob.length);
     assert.equal(Buffer.compare(Buffer.concat(parts), blob), 0);
     assert.deepEqual(seen, ['close'], 'the raw path asks for Connection: close');
+    const smallBytes = await toBytes(await openVerified(source(srv.host), { mediaType: LAYER, digest: sha(small), size: small.length }));
+    assert.equal(Buffer.compare(Buffer.from(smallBytes), small), 0);
+    assert.deepEqual(seen, ['close', 'keep-alive'], 'a small blob goes through node:http');
     assert.ok(chunks < blob.length / 65536, `reads larger than node:http's 64 KiB (${chunks} chunks)`);
   } finally {
     await srv.close();
@@ -93,7 +98,7 @@ test('a blob over plain HTTP comes on a socket of its own, whole, in large reads
 });
 
 test('answers the raw path does not take go through node:http: chunked body, auth challenge, redirect, error', async () => {
-  const blob = pattern(200_000);
+  const blob = pattern(2 << 20);
   const digest = sha(blob);
   const storage = await serve((_req, res) => {
     res.writeHead(200, { 'Content-Length': String(blob.length) });

@@ -16,7 +16,7 @@ import {
 import { referenceName, type DockerReference } from '../../core/reference.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
 import type { EntryPoint, ImageReference, ImageSource, RootEntry, SourceFormat } from '../transport.js';
-import { noteBlobLocation, type RegistryClient, type RegistryResponse } from './client.js';
+import { noteBlobLocation, type RegistryClient, type RegistryResponse, type RequestSpec } from './client.js';
 import { formatRepository } from './reference.js';
 import { listReferrers } from './referrers.js';
 import { limits } from '../../io/limits.js';
@@ -26,6 +26,8 @@ export const MANIFEST_ACCEPT = [OCI_INDEX, OCI_MANIFEST, DOCKER_MANIFEST_LIST, D
 
 const SCHEMA1 = /^application\/vnd\.docker\.distribution\.manifest\.v1\+(?:prettyjws|json)$|^application\/json$/;
 const MAX_RESUMES = 5;
+/** Blobs from this size on are read on a socket of their own (client.getBlob, raw-get.ts). */
+const RAW_MIN = 1 << 20;
 
 /** The registry entry point's format name. */
 export const REGISTRY_FORMAT: SourceFormat = 'registry';
@@ -251,12 +253,17 @@ export class RegistrySource implements ImageSource {
   private async openBlob(desc: Descriptor, opts: IoOptions): Promise<ByteStream> {
     const what = `reading ${describe(desc)} from ${formatRepository(this.docker)}`;
     const path = `/v2/${repoPath(this.docker)}/blobs/${desc.digest}`;
-    const get = (from: number): Promise<RegistryResponse> => this.client.getBlob({
-      path, scope: this.scope, what,
-      headers: from > 0 ? { Range: `bytes=${from}-` } : {},
-      accept: from > 0 ? [200, 206] : [200],
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
+    // a large body pays for a connection of its own (client.getBlob); a small one reuses a kept-alive one
+    const large = desc.size >= RAW_MIN;
+    const get = (from: number): Promise<RegistryResponse> => {
+      const spec: Omit<RequestSpec, 'method' | 'body'> = {
+        path, scope: this.scope, what,
+        headers: from > 0 ? { Range: `bytes=${from}-` } : {},
+        accept: from > 0 ? [200, 206] : [200],
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      };
+      return large ? this.client.getBlob(spec) : this.client.request({ ...spec, method: 'GET' });
+    };
     const first = await get(0);
     noteBlobLocation(this.client.host, this.docker.path, desc.digest);
     // socket reads pass on as they come (up to 1 MiB over plain HTTP, 16-64 KiB through node:http):
