@@ -43,10 +43,9 @@ export const DOCKER_ARCHIVE_CAPABILITIES: DestinationCapabilities = {
   layerCompression: 'none',
   acceptsForeignLayers: false,
   acceptsAttestations: false,
-  // One put at a time: each layer then streams into the archive as it is read instead of being
-  // staged and copied in at commit, in the engine's order (config first), so the bytes are the
-  // same from run to run.
-  parallelPuts: false,
+  // Layers with a known size still stream into the archive one at a time, in the order put
+  // (waiting their turn); parallel puts keep decompressing sources (putComputed) running side by side.
+  parallelPuts: true,
   multipleRoots: true,
 };
 
@@ -71,8 +70,10 @@ interface PutConfig {
 export class DockerArchiveDestination extends StagingDestination {
   /** The archive being written, from the first streamed layer on. */
   private appender: Promise<TarAppender> | undefined;
-  /** True while a layer streams into the archive (puts that come meanwhile are staged). */
-  private streaming = false;
+  /** Resolves when the last layer put so far has had its turn at the archive. */
+  private turn: Promise<void> = Promise.resolve();
+  /** Config puts still being written (legacy layer names wait for them). */
+  private readonly configPuts = new Set<Promise<void>>();
   /** Layers in the archive already: digest → size and member name. */
   private readonly direct = new Map<string, { size: number; name: string }>();
   /** Legacy: `<v1id>` directories written whole (dir, VERSION, json, layer.tar). */
@@ -92,14 +93,51 @@ export class DockerArchiveDestination extends StagingDestination {
   override async put(desc: Descriptor, data: ByteStream, opts: IoOptions = {}): Promise<void> {
     this.checkOpen();
     const kind = classifyMediaType(desc.mediaType).kind;
-    if (kind === 'layer' && !this.streaming && !this.direct.has(desc.digest) && canWriteDigest(desc.digest)) {
-      const members = this.streamedMembers(desc);
-      if (members !== undefined) return this.putDirect(desc, data, members, opts);
+    if (kind === 'config') {
+      const p = super.put(desc, data, opts).then(() => this.noteConfig(desc));
+      this.configPuts.add(p);
+      const done = (): void => void this.configPuts.delete(p);
+      p.then(done, done);
+      return p;
     }
-    await super.put(desc, data, opts);
-    if (kind === 'config') await this.noteConfig(desc);
+    if (kind !== 'layer' || !canWriteDigest(desc.digest)) return super.put(desc, data, opts);
+    // Read from now on (see eager), and verified once: a stream that verifies itself against
+    // exactly `desc` (the copy engine's) is not hashed again.
+    const v = verificationOf(data);
+    const trusted = v !== undefined && v.digest === desc.digest && v.size === desc.size;
+    let body = eager(data);
+    if (!trusted) body = verifyStream(body, { digest: desc.digest, size: desc.size, what: `layer ${desc.digest}` });
+    return this.putLayer(desc, body, opts);
   }
 
+  /**
+   * Streams a layer into the archive in its turn (puts are taken in the order they come, so the
+   * archive's order is the engine's), or stages it when its name cannot be known.
+   */
+  private async putLayer(desc: Descriptor, body: ByteStream, opts: IoOptions): Promise<void> {
+    const prev = this.turn;
+    let release!: () => void;
+    this.turn = new Promise<void>((resolve) => (release = resolve));
+    let staged = false;
+    try {
+      await prev;
+      // legacy names come from the config: wait for one still being written
+      if (this.opts.archiveLayout === 'legacy' && this.configPuts.size > 0) await Promise.allSettled([...this.configPuts]);
+      if (this.direct.has(desc.digest)) {
+        await discard(body);
+        return;
+      }
+      const m = this.streamedMembers(desc);
+      if (m === undefined) {
+        staged = true;
+      } else {
+        await this.putDirect(desc, body, m, opts);
+      }
+    } finally {
+      release();
+    }
+    if (staged) await this.blobs.putVerified(desc, body, opts);
+  }
   /**
    * The members a streamed layer is written with (the layer's last, its body to be filled in),
    * or undefined while its name cannot be known yet (legacy: no config listing it was put).
@@ -121,16 +159,8 @@ export class DockerArchiveDestination extends StagingDestination {
     return undefined;
   }
 
-  private async putDirect(desc: Descriptor, data: ByteStream, m: { before: TarMember[]; name: string; dir?: string }, opts: IoOptions): Promise<void> {
-    this.streaming = true;
-    const phrase = `writing layer ${desc.digest} to ${this.where}`;
-    let body: ByteStream = data;
+  private async putDirect(desc: Descriptor, body: ByteStream, m: { before: TarMember[]; name: string; dir?: string }, opts: IoOptions): Promise<void> {
     try {
-      // A stream that verifies itself against exactly `desc` (the copy engine's) is not hashed again.
-      const v = verificationOf(data);
-      const trusted = v !== undefined && v.digest === desc.digest && v.size === desc.size;
-      body = eager(data);
-      if (!trusted) body = verifyStream(body, { digest: desc.digest, size: desc.size, what: `layer ${desc.digest}` });
       this.appender ??= TarAppender.create(path.join(this.staging, 'archive.tar'));
       const appender = await this.appender;
       // A mismatch fails on the last read, and append() then cuts the member off again.
@@ -141,9 +171,7 @@ export class DockerArchiveDestination extends StagingDestination {
     } catch (err) {
       await discard(body);
       if (err instanceof BerthError && err.code !== 'BERTH_IO' && err.code !== 'BERTH_NOT_FOUND') throw err;
-      throw writeError(err, phrase);
-    } finally {
-      this.streaming = false;
+      throw writeError(err, `writing layer ${desc.digest} to ${this.where}`);
     }
   }
 

@@ -204,6 +204,16 @@ export class BlobDirectory {
     });
   }
 
+  /**
+   * Streams `data` in as `desc` without hashing it: the caller made `data` fail on its last read
+   * unless it is exactly `desc` (verifyStream or verifiedStream).
+   */
+  async putVerified(desc: Descriptor, data: ByteStream, opts: IoOptions = {}): Promise<void> {
+    await this.writeTemp(data, `writing blob ${desc.digest} to ${this.opts.where}`, opts, async (tmp) => {
+      await this.place(tmp, desc.digest, desc.size);
+    });
+  }
+
   /** Streams `data` in, computing its sha256 and size; returns its descriptor. */
   async putComputed(mediaType: string, data: ByteStream, opts: IoOptions = {}): Promise<Descriptor> {
     const v = verificationOf(data);
