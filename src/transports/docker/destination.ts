@@ -69,7 +69,11 @@ export class RegistryDestination implements ImageDestination {
     private readonly docker: DockerReference,
     private readonly client: RegistryClient,
     private readonly opts: DestinationOptions = {},
-  ) {}
+  ) {
+    // the scheme probe (GET /v2/) runs while the source is opened and planned; a failure here is
+    // dropped and met again, with its message, by the first request
+    client.baseUrl(opts.signal).catch(() => undefined);
+  }
 
   private get repo(): string {
     return formatRepository(this.docker);
