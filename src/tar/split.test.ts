@@ -71,7 +71,7 @@ async function splitLines(tar: Uint8Array, chunk = tar.length, read: 'all' | 'no
  * SplitFeed's lines for a tar fed in `chunk`-byte pieces, and the members it reported (name and
  * data); `pause` makes every other member's handler asynchronous.
  */
-async function feedLines(tar: Uint8Array, chunk = tar.length, pause = false): Promise<{ text: string; members: Array<{ name: string; data: Buffer }> }> {
+async function feedLines(tar: Uint8Array, chunk = tar.length, pause = false, record = true): Promise<{ text: string; members: Array<{ name: string; data: Buffer }> }> {
   let text = '';
   const members: Array<{ name: string; data: Buffer }> = [];
   let parts: Buffer[] = [];
@@ -91,7 +91,7 @@ async function feedLines(tar: Uint8Array, chunk = tar.length, pause = false): Pr
       open = false;
       members[members.length - 1]!.data = Buffer.concat(parts);
     },
-  }, { lines, onLines: (t) => void (text += t.toString('utf8')), flushAt: 300 });
+  }, record ? { lines, onLines: (t) => void (text += t.toString('utf8')), flushAt: 300 } : {});
   for (let at = 0; at < tar.length; at += chunk) {
     const wait = feed.feed(tar.subarray(at, Math.min(tar.length, at + chunk)));
     if (wait !== undefined) await wait;
@@ -307,6 +307,9 @@ describe('disassembleTar and assembleTar against the real tar-split', () => {
           assert.equal(got.text, theirText, `${name}: SplitFeed lines, ${chunk}-byte chunks, paused: ${pause}`);
           assert.deepEqual(got.members, members, `${name}: SplitFeed members, ${chunk}-byte chunks`);
         }
+        // without lines (another feed records): the same members, nothing recorded
+        const bare = await feedLines(tar, 4096, true, false);
+        assert.deepEqual(bare, { text: '', members }, `${name}: SplitFeed without lines`);
         assert.deepEqual(await collect(readTarSplit(createReadStream(theirs))), records, `${name}: decoded records`);
         assert.equal(await assembledSize(records), tar.length, `${name}: size from records`);
 

@@ -676,9 +676,13 @@ export interface SplitFeedSink {
 }
 
 export interface SplitFeedOptions {
-  readonly lines: TarSplitLines;
+  /**
+   * Where the lines go. Without it nothing is recorded (no lines, checksums or duplicate-path
+   * check): for a consumer whose tar-split another feed of the same bytes records.
+   */
+  readonly lines?: TarSplitLines;
   /** Called with the batch taken (see TarSplitLines.release) once it holds `flushAt` bytes (default 64 KiB), and at the end. */
-  readonly onLines: (bytes: Buffer) => void;
+  readonly onLines?: (bytes: Buffer) => void;
   readonly flushAt?: number;
   /** As readTar's. */
   readonly maxEntries?: number;
@@ -717,7 +721,7 @@ export class SplitFeed {
   private buf: Uint8Array = EMPTY;
   private pos = 0;
   private readonly seen = new Set<string>();
-  private readonly lines: TarSplitLines;
+  private readonly lines: TarSplitLines | undefined;
   private readonly onLines: (bytes: Buffer) => void;
   private readonly flushAt: number;
   private readonly maxEntries: number;
@@ -726,7 +730,7 @@ export class SplitFeed {
 
   constructor(private readonly sink: SplitFeedSink, opts: SplitFeedOptions) {
     this.lines = opts.lines;
-    this.onLines = opts.onLines;
+    this.onLines = opts.onLines ?? (() => undefined);
     this.flushAt = opts.flushAt ?? 1 << 16;
     this.maxEntries = opts.maxEntries ?? limits().maxStreamEntries;
     this.maxPath = opts.maxPathBytes ?? limits().maxPathBytes;
@@ -755,6 +759,7 @@ export class SplitFeed {
       this.addTrailer(buf, 0, buf.length);
     }
     this.finished = true;
+    if (this.lines === undefined) return;
     // As splitTar: the end-of-archive blocks (what Go's reader read) with the last padding, the rest in 1 MiB segments.
     const rest = this.trailer.length === 1 ? this.trailer[0]! : concatAll(this.trailer);
     const lines = this.lines;
@@ -793,7 +798,7 @@ export class SplitFeed {
           this.bodyLeft -= t;
           this.pos = pos + t;
           const view = buf.subarray(pos, pos + t);
-          this.crc.update(view);
+          if (this.lines !== undefined) this.crc.update(view);
           this.sink.data(view);
         }
         if (this.bodyLeft > 0) return undefined;
@@ -802,14 +807,17 @@ export class SplitFeed {
       if (this.inBody) {
         this.inBody = false;
         this.sink.end();
-        const h = this.cur!;
-        // Go's reader keeps the header's size for header-only types; tar-split records it as is.
-        this.lines.file(h.name, h.nameRaw, h.size, h.size > 0 ? this.crc : undefined);
-        if (this.lines.length >= this.flushAt) this.onLines(this.lines.take());
+        const lines = this.lines;
+        if (lines !== undefined) {
+          const h = this.cur!;
+          // Go's reader keeps the header's size for header-only types; tar-split records it as is.
+          lines.file(h.name, h.nameRaw, h.size, h.size > 0 ? this.crc : undefined);
+          if (lines.length >= this.flushAt) this.onLines(lines.take());
+        }
       }
       if (this.padLeft > 0) {
         const t = Math.min(this.padLeft, len - pos);
-        this.pad.set(buf.subarray(pos, pos + t), this.padLen);
+        if (this.lines !== undefined) this.pad.set(buf.subarray(pos, pos + t), this.padLen);
         this.padLen += t;
         this.padLeft -= t;
         pos += t;
@@ -849,17 +857,19 @@ export class SplitFeed {
     const h = g.header;
     checkEntries(this.index, this.maxEntries, h.name);
     checkPath(this.index, this.maxPath, h);
-    const key = pathKey(h.name, h.nameRaw);
-    if (this.seen.has(key)) {
-      throw new BerthError('BERTH_INVALID_TAR', `reading tar entry ${this.index} ${JSON.stringify(h.name)}: duplicate path (tar-split and dockerd refuse layers that name a path twice)`, {
-        subject: h.name,
-      });
+    if (this.lines !== undefined) {
+      const key = pathKey(h.name, h.nameRaw);
+      if (this.seen.has(key)) {
+        throw new BerthError('BERTH_INVALID_TAR', `reading tar entry ${this.index} ${JSON.stringify(h.name)}: duplicate path (tar-split and dockerd refuse layers that name a path twice)`, {
+          subject: h.name,
+        });
+      }
+      this.seen.add(key);
+      this.lines.segment(this.pad.subarray(0, this.padLen), buf.subarray(pos, pos + g.consumed));
+      this.crc = new Crc64();
     }
-    this.seen.add(key);
-    this.lines.segment(this.pad.subarray(0, this.padLen), buf.subarray(pos, pos + g.consumed));
     this.padLen = 0;
     this.cur = h;
-    this.crc = new Crc64();
     this.dataSize = g.dataSize;
     this.bodyLeft = g.dataSize;
     this.padLeft = g.paddingSize;
@@ -879,7 +889,7 @@ export class SplitFeed {
         want: this.maxTrailer, got: this.trailerBytes,
       });
     }
-    this.trailer.push(buf.slice(from, to));
+    if (this.lines !== undefined) this.trailer.push(buf.slice(from, to));
   }
 
   private truncated(part: string, want: number, got: number): BerthError {

@@ -39,6 +39,7 @@ import { fastCleanName } from '../../layer/union.js';
 import { classifyEntry, WHITEOUT_PREFIX, type EntryRole } from '../../layer/whiteout.js';
 import type { TarHeader } from '../../tar/header.js';
 import { SplitFeed, TarSplitLines } from '../../tar/split.js';
+import { SplitRecorder } from './split-worker.js';
 import { setXattrs, xattrTool, type XattrWrite } from './xattr.js';
 
 const run = promisify(execFile);
@@ -110,6 +111,11 @@ export interface ApplyLayerOptions extends IoOptions {
   readonly privileged?: boolean;
   /** Shared by the layers of one load (default: a budget for this layer alone, with the set limits). */
   readonly budget?: LoadBudget;
+  /**
+   * Record tar-split on a worker thread (split-worker.ts) while this thread applies: worth it
+   * for a layer of more than a few MiB (a worker costs a few tens of milliseconds to start).
+   */
+  readonly recordInWorker?: boolean;
 }
 
 export interface ApplyLayerResult {
@@ -210,7 +216,10 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
   const budget = opts.budget ?? new LoadBudget();
   const signal = opts.signal;
   let tarBytes = 0;
-  const ts = new TarSplitWriter(opts.tarSplitFile);
+  const maxEntries = configuredLimits().maxStreamEntries;
+  const maxPathBytes = configuredLimits().maxPathBytes;
+  const recorder = opts.recordInWorker === true ? new SplitRecorder({ file: opts.tarSplitFile, maxEntries, maxPathBytes }, opts.what) : undefined;
+  const ts = recorder === undefined ? new TarSplitWriter(opts.tarSplitFile) : undefined;
   // The entry errors are named after, kept as is: the label is built only for an error.
   let index = 0;
   let name = '';
@@ -245,7 +254,7 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
         wrap(err);
       }
     },
-  }, { lines, onLines: (b) => ts.write(b, () => lines.release(b)) });
+  }, { ...(ts !== undefined ? { lines, onLines: (b: Buffer) => ts.write(b, () => lines.release(b)) } : {}), maxEntries, maxPathBytes });
   try {
     try {
       for await (const chunk of tar) {
@@ -253,9 +262,11 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
         budget.addBytes(chunk.length, opts.what);
         tarBytes += chunk.length;
         digester?.update(chunk);
+        const room = recorder?.push(chunk);
+        if (room !== undefined) await room;
         const wait = feed.feed(chunk);
         if (wait !== undefined) await wait;
-        await ts.drained();
+        if (ts !== undefined) await ts.drained();
       }
       feed.finish();
     } finally {
@@ -268,11 +279,12 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
         subject: opts.what, want: opts.diffId, got,
       });
     }
-    await ts.end();
+    await (recorder ?? ts!).end();
     await a.finish();
     return { diffId: got, size: opts.mode === 'overlay' ? a.overlaySize() : a.headerBytes, tarBytes, entries: a.entries, unprivileged: a.unprivilegedSummary() };
   } catch (err) {
-    ts.destroy();
+    ts?.destroy();
+    await recorder?.destroy();
     throw err;
   }
 }

@@ -39,6 +39,9 @@ import { verificationOf } from '../../io/verified-stream.js';
 import { verifyStream } from '../../io/verify.js';
 import { limits } from '../../io/limits.js';
 
+/** Layer blobs from this size on are recorded as tar-split on a worker thread while applied (apply.ts). */
+const RECORD_IN_WORKER_BYTES = 4 << 20;
+
 export const STORE_CAPABILITIES: DestinationCapabilities = {
   acceptsIndex: false,
   manifestTypes: [OCI_MANIFEST, DOCKER_MANIFEST],
@@ -223,6 +226,8 @@ export class StoreDestination implements ImageDestination {
     const tar = compression === 'none' ? stream : decompress(stream, compression, { what, ...signal });
     const layer = await this.writer.stageLayer(tar, {
       what, budget: this.budget, ...signal, ...(compression === 'none' && desc.digest.startsWith('sha256:') ? { verifiedDigest: desc.digest } : {}),
+      // a worker thread records tar-split while this one writes the files, unless starting it costs more
+      ...(desc.size >= RECORD_IN_WORKER_BYTES ? { recordInWorker: true } : {}),
     }).catch((err: unknown) => {
       throw withContext(err, `loading into ${this.store.root}`);
     });

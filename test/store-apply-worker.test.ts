@@ -1,0 +1,67 @@
+/**
+ * The store's applier can record tar-split on a worker thread (split-worker.ts) while it makes
+ * the files: the tar-split must be the same bytes as recorded on the applying thread, however
+ * the tar arrives, and what the worker refuses (a path named twice) fails the apply.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { isBerthError } from '../src/core/errors.js';
+import { toBytes, type ByteStream } from '../src/io/stream.js';
+import { writeTar, type TarWriteEntry } from '../src/tar/writer.js';
+import { applyLayer, overlaySize } from '../src/transports/store/apply.js';
+
+const enc = new TextEncoder();
+
+const entries: TarWriteEntry[] = [
+  { header: { name: 'a/', type: 'directory' } },
+  { header: { name: 'a/f', type: 'file', mode: 0o644 }, body: enc.encode('0123456789') },
+  { header: { name: 'a/e', type: 'file', mode: 0o600 } },
+  { header: { name: 'a/h', type: 'link', linkname: 'a/f' } },
+  { header: { name: 'a/s', type: 'symlink', linkname: 'f' } },
+  { header: { name: 'a/.wh.gone', type: 'file' } },
+  { header: { name: 'b/c/big', type: 'file', mode: 0o755 }, body: new Uint8Array(3 << 20).map((_, i) => i * 7) },
+  ...Array.from({ length: 300 }, (_, i): TarWriteEntry => ({ header: { name: `many/${i}`, type: 'file' }, body: enc.encode(`file ${i}\n`.repeat(i % 7)) })),
+];
+
+function pieces(tar: Uint8Array, chunk: number): ByteStream {
+  return (async function* () {
+    for (let at = 0; at < tar.length; at += chunk) yield tar.subarray(at, Math.min(tar.length, at + chunk));
+  })();
+}
+
+async function apply(tar: Uint8Array, chunk: number, recordInWorker: boolean): Promise<{ lines: string; size: number; measured: number }> {
+  const work = mkdtempSync('/dev/shm/berth-worker-');
+  try {
+    const root = join(work, 'diff');
+    mkdirSync(root);
+    const file = join(work, 'tar-split.json.gz');
+    const res = await applyLayer(pieces(tar, chunk), root, { mode: 'overlay', tarSplitFile: file, what: 'worker layer', privileged: false, recordInWorker });
+    return { lines: gunzipSync(readFileSync(file)).toString('utf8'), size: res.size, measured: overlaySize(root) };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+test('tar-split recorded on a worker thread equals the one recorded while applying', async () => {
+  const tar = await toBytes(writeTar(entries));
+  const here = await apply(tar, tar.length, false);
+  assert.match(here.lines, /"name":"b\/c\/big","size":3145728,/);
+  for (const chunk of [tar.length, 1 << 20, 65_537, 511]) {
+    const there = await apply(tar, chunk, true);
+    assert.equal(there.lines, here.lines, `${chunk}-byte chunks`);
+    assert.equal(there.size, there.measured);
+  }
+});
+
+test('a path named twice fails the apply when the worker records', async () => {
+  const tar = await toBytes(writeTar([...entries.slice(0, 3), { header: { name: './a/f', type: 'file' }, body: enc.encode('again') }]));
+  await assert.rejects(apply(tar, 4096, true), (err) => isBerthError(err, 'BERTH_INVALID_TAR') && /entry 3 "\.\/a\/f": duplicate path/.test((err as Error).message));
+});
+
+test('a truncated tar fails the apply when the worker records', async () => {
+  const tar = await toBytes(writeTar(entries));
+  await assert.rejects(apply(tar.subarray(0, 2 << 20), 65_536, true), (err) => isBerthError(err, 'BERTH_INVALID_TAR') && /truncated body/.test((err as Error).message));
+});
