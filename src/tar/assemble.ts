@@ -38,6 +38,87 @@ export interface AssembleOptions extends IoOptions {
   readonly source?: string;
   /** Names the rebuild in file errors, e.g. `rebuilding layer sha256:… from …`. */
   readonly what?: string;
+  /**
+   * Leave the CRC-64 comparisons to the reader: each file's check goes in here before the piece
+   * holding its data is yielded, and the reader runs them (CrcChecker) before it uses the piece.
+   * A worker thread rebuilding a layer so hands the checksumming to the thread that reads its
+   * output. Reads, sizes and missing checksums are still checked here.
+   */
+  readonly deferredChecks?: DeferredChecks;
+}
+
+/** A deferred check covers a whole small file, a piece of a big file, or its last piece. */
+const WHOLE = 0;
+const PART = 1;
+const LAST = 2;
+
+/** The deferred checks of one piece: ranges in it, what kind, the recorded CRC-64 (8 bytes each), the file name. */
+export interface CheckBatch {
+  readonly o: readonly number[];
+  readonly n: readonly number[];
+  readonly k: readonly number[];
+  readonly c: Uint8Array;
+  readonly names: readonly string[];
+}
+
+/** Collects the checks of the piece being filled; take() hands them over with it. */
+export class DeferredChecks {
+  private o: number[] = [];
+  private n: number[] = [];
+  private k: number[] = [];
+  private c: number[] = [];
+  private names: string[] = [];
+
+  get pending(): number {
+    return this.o.length;
+  }
+
+  add(kind: number, offset: number, length: number, crc: Uint8Array | undefined, name: string): void {
+    this.o.push(offset);
+    this.n.push(length);
+    this.k.push(kind);
+    for (let i = 0; i < 8; i++) this.c.push(crc === undefined ? 0 : crc[i]!);
+    this.names.push(name);
+  }
+
+  take(): CheckBatch {
+    const b = { o: this.o, n: this.n, k: this.k, c: Uint8Array.from(this.c), names: this.names };
+    this.o = [];
+    this.n = [];
+    this.k = [];
+    this.c = [];
+    this.names = [];
+    return b;
+  }
+}
+
+/** Runs deferred checks in piece order, with assembleTarSplit's error for a file whose CRC-64 differs. */
+export class CrcChecker {
+  /** The running checksum of a big file whose pieces are still coming. */
+  private big: Crc64 | undefined;
+
+  constructor(private readonly what: string) {}
+
+  check(piece: Uint8Array, b: CheckBatch): void {
+    for (let i = 0; i < b.o.length; i++) {
+      const range = piece.subarray(b.o[i]!, b.o[i]! + b.n[i]!);
+      let crc: Crc64;
+      if (b.k[i] === WHOLE) {
+        crc = new Crc64();
+        crc.update(range);
+      } else {
+        crc = this.big ??= new Crc64();
+        crc.update(range);
+        if (b.k[i] === PART) continue;
+        this.big = undefined;
+      }
+      const sum = crc.digest();
+      const want = b.c.subarray(i * 8, i * 8 + 8);
+      let same = true;
+      for (let j = 0; j < 8; j++) if (sum[j] !== want[j]) same = false;
+      if (!same) throw crcMismatch(`${this.what}: file ${JSON.stringify(b.names[i])}`, b.names[i]!, Buffer.from(want).toString('hex'), Buffer.from(sum).toString('hex'));
+    }
+  }
 }
 
 /** Size of the pieces the rebuilt tar comes in (one larger segment comes alone). */
@@ -464,13 +545,17 @@ function sameCrc(p: RecordParser, sum: Uint8Array): boolean {
   return true;
 }
 
-function checkCrc(p: RecordParser, sum: Uint8Array, label: string): void {
+function crcMismatch(label: string, name: string, want: string, got: string): BerthError {
+  return new BerthError('BERTH_DIGEST_MISMATCH', `${label}: content differs from the layer (crc64 want ${want}, got ${got})`, { subject: name, want, got });
+}
+
+function checkHasCrc(p: RecordParser, label: string): void {
   if (!p.hasCrc) throw new BerthError('BERTH_INVALID_TAR', `${label}: record of ${p.size} bytes has no checksum`, { subject: p.name });
-  if (!sameCrc(p, sum)) {
-    const want = p.crc.toString('hex');
-    const got = Buffer.from(sum).toString('hex');
-    throw new BerthError('BERTH_DIGEST_MISMATCH', `${label}: content differs from the layer (crc64 want ${want}, got ${got})`, { subject: p.name, want, got });
-  }
+}
+
+function checkCrc(p: RecordParser, sum: Uint8Array, label: string): void {
+  checkHasCrc(p, label);
+  if (!sameCrc(p, sum)) throw crcMismatch(label, p.name, p.crc.toString('hex'), Buffer.from(sum).toString('hex'));
 }
 
 /**
@@ -485,108 +570,133 @@ export async function* assembleTarSplit(src: ByteStream, open: FdOpener, opts: A
   const what = opts.what ?? 'rebuilding tar from tar-split';
   const lines = new LineCursor(source);
   const p = new RecordParser(source);
+  const deferred = opts.deferredChecks;
   let out = Buffer.allocUnsafe(ASSEMBLE_CHUNK);
   let len = 0;
-  for await (const chunk of textOf(src, source, opts)) {
-    lines.feed(chunk);
-    while (lines.next()) {
-      const kind = p.parse(lines.buf, lines.start, lines.end);
-      if (kind === SEGMENT) {
-        const n = p.length;
-        if (n === 0) continue;
-        if (len + n > out.length) {
-          if (len > 0) yield out.subarray(0, len);
-          out = Buffer.allocUnsafe(Math.max(ASSEMBLE_CHUNK, n));
-          len = 0;
-        }
-        p.segmentInto(out, len);
-        len += n;
-        continue;
-      }
-      if (kind !== FILE || p.size === 0) continue;
-      if (opts.signal?.aborted === true) throw new BerthError('BERTH_ABORTED', `${what}: aborted`, { cause: opts.signal.reason });
-      const size = p.size;
-      const label = `${what}: file ${JSON.stringify(p.name)}`;
-      let fd: number;
-      try {
-        const file: AssembleFile = { name: p.name, ...(p.nameRaw === undefined ? {} : { nameRaw: p.nameRaw }), rel: p.rel, size };
-        const r = open(file);
-        fd = typeof r === 'number' ? r : await r;
-      } catch (err) {
-        throw withContext(err, label);
-      }
-      try {
-        if (size <= SMALL_FILE) {
-          // One read of a byte more than recorded, straight into the output: a read that comes
-          // back short has met the end of a regular file. The file is looked at (fstat) only when
-          // something is off, to say why.
-          if (len + size + 1 > out.length) {
+  try {
+    yield* rebuild();
+  } catch (err) {
+    // Files checked later than read: one whose data is already in the unsent piece fails first,
+    // as it would have when it was read.
+    if (deferred !== undefined && deferred.pending > 0) new CrcChecker(what).check(out, deferred.take());
+    throw err;
+  }
+
+  async function* rebuild(): ByteStream {
+    for await (const chunk of textOf(src, source, opts)) {
+      lines.feed(chunk);
+      while (lines.next()) {
+        const kind = p.parse(lines.buf, lines.start, lines.end);
+        if (kind === SEGMENT) {
+          const n = p.length;
+          if (n === 0) continue;
+          if (len + n > out.length) {
             if (len > 0) yield out.subarray(0, len);
-            out = Buffer.allocUnsafe(ASSEMBLE_CHUNK);
+            out = Buffer.allocUnsafe(Math.max(ASSEMBLE_CHUNK, n));
             len = 0;
           }
-          let got: number;
-          try {
-            got = readSync(fd, out, len, size + 1, 0);
-            while (got < size) {
-              const k = readSync(fd, out, len + got, size + 1 - got, got);
-              if (k === 0) break;
-              got += k;
-            }
-          } catch (err) {
-            checkRegular(fd, label, p.name);
-            throw withContext(err, label);
-          }
-          if (got !== size) {
-            checkRegular(fd, label, p.name);
-            throw got > size ? longer(label, p.name, size, got) : shorter(label, p.name, size, got);
-          }
-          const crc = new Crc64();
-          crc.update(out.subarray(len, len + size));
-          const sum = crc.digest();
-          if (!sameCrc(p, sum)) checkRegular(fd, label, p.name);
-          checkCrc(p, sum, label);
-          len += size;
+          p.segmentInto(out, len);
+          len += n;
           continue;
         }
-        checkRegular(fd, label, p.name);
-        if (len > 0) yield out.subarray(0, len);
-        out = Buffer.allocUnsafe(ASSEMBLE_CHUNK);
-        len = 0;
-        // A big file streams in pieces of its own; the last is held back until its checksum is known.
-        const crc = new Crc64();
-        let got = 0;
-        let held: Uint8Array | undefined;
-        while (got < size) {
-          const piece = Buffer.allocUnsafe(Math.min(ASSEMBLE_CHUNK, size - got));
-          let k: number;
-          try {
-            k = await readAsync(fd, piece, piece.length, got);
-          } catch (err) {
-            throw withContext(err, label);
-          }
-          if (k === 0) break;
-          crc.update(piece.subarray(0, k));
-          got += k;
-          if (held !== undefined) yield held;
-          held = piece.subarray(0, k);
-        }
-        if (got < size) throw shorter(label, p.name, size, got);
-        let extra: number;
+        if (kind !== FILE || p.size === 0) continue;
+        if (opts.signal?.aborted === true) throw new BerthError('BERTH_ABORTED', `${what}: aborted`, { cause: opts.signal.reason });
+        const size = p.size;
+        const label = `${what}: file ${JSON.stringify(p.name)}`;
+        let fd: number;
         try {
-          extra = await readAsync(fd, Buffer.allocUnsafe(1), 1, size);
+          const file: AssembleFile = { name: p.name, ...(p.nameRaw === undefined ? {} : { nameRaw: p.nameRaw }), rel: p.rel, size };
+          const r = open(file);
+          fd = typeof r === 'number' ? r : await r;
         } catch (err) {
           throw withContext(err, label);
         }
-        if (extra > 0) throw longer(label, p.name, size, size + extra);
-        checkCrc(p, crc.digest(), label);
-        if (held !== undefined) yield held;
-      } finally {
-        closeSync(fd);
+        try {
+          if (size <= SMALL_FILE) {
+            // One read of a byte more than recorded, straight into the output: a read that comes
+            // back short has met the end of a regular file. The file is looked at (fstat) only when
+            // something is off, to say why.
+            if (len + size + 1 > out.length) {
+              if (len > 0) yield out.subarray(0, len);
+              out = Buffer.allocUnsafe(ASSEMBLE_CHUNK);
+              len = 0;
+            }
+            let got: number;
+            try {
+              got = readSync(fd, out, len, size + 1, 0);
+              while (got < size) {
+                const k = readSync(fd, out, len + got, size + 1 - got, got);
+                if (k === 0) break;
+                got += k;
+              }
+            } catch (err) {
+              checkRegular(fd, label, p.name);
+              throw withContext(err, label);
+            }
+            if (got !== size) {
+              checkRegular(fd, label, p.name);
+              throw got > size ? longer(label, p.name, size, got) : shorter(label, p.name, size, got);
+            }
+            if (deferred !== undefined) {
+              checkHasCrc(p, label);
+              deferred.add(WHOLE, len, size, p.crc, p.name);
+              len += size;
+              continue;
+            }
+            const crc = new Crc64();
+            crc.update(out.subarray(len, len + size));
+            const sum = crc.digest();
+            if (!sameCrc(p, sum)) checkRegular(fd, label, p.name);
+            checkCrc(p, sum, label);
+            len += size;
+            continue;
+          }
+          checkRegular(fd, label, p.name);
+          if (len > 0) yield out.subarray(0, len);
+          out = Buffer.allocUnsafe(ASSEMBLE_CHUNK);
+          len = 0;
+          // A big file streams in pieces of its own; the last is held back until its checksum is known.
+          const crc = deferred === undefined ? new Crc64() : undefined;
+          let got = 0;
+          let held: Uint8Array | undefined;
+          while (got < size) {
+            const piece = Buffer.allocUnsafe(Math.min(ASSEMBLE_CHUNK, size - got));
+            let k: number;
+            try {
+              k = await readAsync(fd, piece, piece.length, got);
+            } catch (err) {
+              throw withContext(err, label);
+            }
+            if (k === 0) break;
+            crc?.update(piece.subarray(0, k));
+            got += k;
+            if (held !== undefined) {
+              deferred?.add(PART, 0, held.length, undefined, '');
+              yield held;
+            }
+            held = piece.subarray(0, k);
+          }
+          if (got < size) throw shorter(label, p.name, size, got);
+          let extra: number;
+          try {
+            extra = await readAsync(fd, Buffer.allocUnsafe(1), 1, size);
+          } catch (err) {
+            throw withContext(err, label);
+          }
+          if (extra > 0) throw longer(label, p.name, size, size + extra);
+          if (crc !== undefined) checkCrc(p, crc.digest(), label);
+          else checkHasCrc(p, label);
+          if (held !== undefined) {
+            deferred?.add(LAST, 0, held.length, p.crc, p.name);
+            yield held;
+          }
+        } finally {
+          closeSync(fd);
+        }
       }
     }
+    if (len > 0) yield out.subarray(0, len);
   }
-  if (len > 0) yield out.subarray(0, len);
 }
 
 /** The AssembleFile of a split.ts file record. */

@@ -12,11 +12,12 @@
  * (docker load never recomputes them); berth derives them deterministically from chain IDs.
  *
  * A layer put with its size known goes straight into the archive (a temp file beside the target)
- * as its bytes arrive, once its member name is known: always for the Docker 25 layout
- * (`blobs/sha256/<diff_id>`), and for the legacy one once a config listing the layer was put (the
- * copy engine puts an image's config before its layers). Anything else is staged and packed at
- * commit, after the streamed members, with the metadata files last (the order is free: docker
- * load unpacks the whole archive first, and docker save itself writes `blobs/` first).
+ * as its bytes arrive, one layer at a time in the order put, once its member name is known: always
+ * for the Docker 25 layout (`blobs/sha256/<diff_id>`), and for the legacy one once a config listing
+ * the layer was put (the copy engine puts an image's config first; a layer waits for a config
+ * still being written). Anything else is staged and packed at commit, after the streamed members,
+ * with the metadata files last (the order is free: docker load unpacks the whole archive first,
+ * and docker save itself writes `blobs/` first).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -138,6 +139,7 @@ export class DockerArchiveDestination extends StagingDestination {
     }
     if (staged) await this.blobs.putVerified(desc, body, opts);
   }
+
   /**
    * The members a streamed layer is written with (the layer's last, its body to be filled in),
    * or undefined while its name cannot be known yet (legacy: no config listing it was put).

@@ -57,6 +57,22 @@ test('a layer rebuilt on a worker thread: the same bytes and the same errors as 
     assert.match(b.message, /rebuilding layer L: file "sub\/big.bin": content differs/);
   });
 
+  await t.test('a changed small file, alone and before a missing one: the same error, the changed file first', async () => {
+    const err = async (p: Promise<unknown>): Promise<unknown> => p.then(() => assert.fail('no error'), (e: unknown) => e);
+    await writeFile(path.join(files, 'sub/big.bin'), big);
+    await writeFile(path.join(files, 'a.txt'), 'HELLO\n');
+    for (const missing of [false, true]) {
+      if (missing) await rm(path.join(files, 'sub/big.bin'));
+      const a = await err(here());
+      const b = await err(toBytes(assembleInWorker(job)));
+      assert.ok(isBerthError(a) && isBerthError(b));
+      assert.equal(b.message, a.message);
+      assert.match(b.message, /file "a.txt": content differs from the layer \(crc64 want/);
+    }
+    await writeFile(path.join(files, 'a.txt'), 'hello\n');
+    await writeFile(path.join(files, 'sub/big.bin'), big);
+  });
+
   await t.test('stopping early and aborting end the worker', async () => {
     await writeFile(path.join(files, 'sub/big.bin'), big);
     for await (const _ of assembleInWorker(job)) break;

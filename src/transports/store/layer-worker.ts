@@ -2,16 +2,17 @@
  * Rebuilding a layer tar on a worker thread. tar/assemble does everything on the thread that
  * runs it: gunzip and parse the tar-split lines, open and read every file synchronously,
  * CRC-64 each one. On the main thread that is most of a `berth save`, and the main thread also
- * has to hash and write the result; on a worker the two halves run on two cores. The worker
- * hands over each ~1 MiB piece without copying (its ArrayBuffer is transferred) and runs at
- * most WINDOW bytes ahead of the reader. Errors come back as the same BerthError (code,
- * message, subject, want, got).
+ * has to hash and write the result; here the worker gunzips, parses, opens and reads, and the
+ * main thread runs the CRC-64 checks (deferred, before it uses a piece) besides hashing and
+ * writing, which splits the work about evenly over two cores. The worker hands over each
+ * ~1 MiB piece without copying (its ArrayBuffer is transferred) and runs at most WINDOW bytes
+ * ahead of the reader. Errors come back as the same BerthError (code, message, subject, want, got).
  */
 import { createReadStream } from 'node:fs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { BerthError, isBerthError, toBerthError, type ErrorCode } from '../../core/errors.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
-import { assembleTarSplit } from '../../tar/assemble.js';
+import { assembleTarSplit, CrcChecker, DeferredChecks, type CheckBatch } from '../../tar/assemble.js';
 import { layerFdOpener } from './overlay2.js';
 
 export interface LayerJob {
@@ -37,7 +38,7 @@ interface SentError {
 }
 
 type FromWorker =
-  | { readonly t: 'data'; readonly b: ArrayBuffer; readonly o: number; readonly n: number }
+  | { readonly t: 'data'; readonly b: ArrayBuffer; readonly o: number; readonly n: number; readonly c: CheckBatch }
   | { readonly t: 'end' }
   | { readonly t: 'error'; readonly e: SentError };
 
@@ -64,7 +65,9 @@ async function runWorker(job: LayerJob): Promise<void> {
   });
   try {
     const src = createReadStream(job.tarSplit, { highWaterMark: 256 << 10 });
-    for await (const piece of assembleTarSplit(src, layerFdOpener(job.files), { source: job.source, what: job.what })) {
+    const checks = new DeferredChecks();
+    for await (const piece of assembleTarSplit(src, layerFdOpener(job.files), { source: job.source, what: job.what, deferredChecks: checks })) {
+      const c = checks.take();
       while (credit <= 0) await new Promise<void>((resolve) => (wake = resolve));
       wake = undefined;
       credit -= piece.length;
@@ -72,7 +75,7 @@ async function runWorker(job: LayerJob): Promise<void> {
       const own = piece.buffer.byteLength > Buffer.poolSize && piece.buffer instanceof ArrayBuffer;
       const view = own ? piece : piece.slice();
       const b = view.buffer as ArrayBuffer;
-      port.postMessage({ t: 'data', b, o: view.byteOffset, n: view.length } satisfies FromWorker, [b]);
+      port.postMessage({ t: 'data', b, o: view.byteOffset, n: view.length, c } satisfies FromWorker, [b]);
     }
     port.postMessage({ t: 'end' } satisfies FromWorker);
   } catch (err) {
@@ -98,6 +101,7 @@ export async function* assembleInWorker(job: LayerJob, opts: IoOptions = {}): By
   if (opts.signal?.aborted === true) throw new BerthError('BERTH_ABORTED', `${job.what}: aborted`, { cause: opts.signal.reason });
   const worker = new Worker(new URL(import.meta.url), { workerData: { berthLayerWorker: job } });
   const queue: FromWorker[] = [];
+  const checker = new CrcChecker(job.what);
   let failure: BerthError | undefined;
   let wake: (() => void) | undefined;
   const push = (): void => {
@@ -140,7 +144,9 @@ export async function* assembleInWorker(job: LayerJob, opts: IoOptions = {}): By
           ...(e.subject !== undefined ? { subject: e.subject } : {}), ...(e.path !== undefined ? { path: e.path } : {}), want: e.want, got: e.got,
         });
       }
-      yield new Uint8Array(m.b, m.o, m.n);
+      const piece = new Uint8Array(m.b, m.o, m.n);
+      checker.check(piece, m.c);
+      yield piece;
       worker.postMessage({ n: m.n });
     }
   } finally {
