@@ -7,9 +7,8 @@
  * the operation and never contain a credential or an unredacted URL.
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import { readFileSync } from 'node:fs';
-import tls from 'node:tls';
 import { isLoopbackHost } from '../../core/reference.js';
 import { BerthError, isBerthError, toBerthError } from '../../core/errors.js';
 import { concatBytes } from '../../io/stream.js';
@@ -67,6 +66,11 @@ export interface RegistryResponse {
   header(name: string): string | undefined;
   bytes(max?: number): Promise<Uint8Array>;
   discard(): void;
+}
+
+/** node:https (with tls under it) loads when a host first speaks HTTPS: ~5 ms of start-up a plain-HTTP registry does without. */
+function httpsModule(): typeof https {
+  return process.getBuiltinModule('node:https');
 }
 
 const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
@@ -171,7 +175,7 @@ export class RegistryClient {
     }
     return {
       keepAlive: true,
-      ...(extra.length > 0 ? { ca: [...tls.rootCertificates, ...extra] } : {}),
+      ...(extra.length > 0 ? { ca: [...process.getBuiltinModule('node:tls').rootCertificates, ...extra] } : {}),
       ...(this.insecure ? { rejectUnauthorized: false } : {}),
     };
   }
@@ -179,8 +183,8 @@ export class RegistryClient {
   /** One HTTP exchange, no auth, retries or redirects; resolves when the headers arrive. */
   private send(method: string, url: URL, headers: Record<string, string>, body: Uint8Array | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
     const isHttps = url.protocol === 'https:';
-    if (isHttps) this.httpsAgent ??= new https.Agent(this.tlsOptions());
-    const mod = isHttps ? https : http;
+    if (isHttps) this.httpsAgent ??= new (httpsModule().Agent)(this.tlsOptions());
+    const mod = isHttps ? httpsModule() : http;
     const timeout = this.opts.timeoutMs ?? 30_000;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, {
@@ -483,9 +487,9 @@ export class RegistryClient {
     }
     if (length !== undefined) headers['Content-Length'] = String(length);
     const isHttps = url.protocol === 'https:';
-    if (isHttps) this.httpsAgent ??= new https.Agent(this.tlsOptions());
+    if (isHttps) this.httpsAgent ??= new (httpsModule().Agent)(this.tlsOptions());
     const timeout = this.opts.timeoutMs ?? 30_000;
-    const req = (isHttps ? https : http).request(url, {
+    const req = (isHttps ? httpsModule() : http).request(url, {
       method: spec.method, headers, agent: isHttps ? this.httpsAgent : this.httpAgent, timeout, ...(spec.signal ? { signal: spec.signal } : {}),
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer for ${Math.round(timeout / 1000)} s`), { code: 'ETIMEDOUT' })));
