@@ -2,7 +2,8 @@
  * overlay2's layer `size` (lstat sizes of the non-directories in diff/, each hard-linked inode
  * once) is counted by the store's applier while it writes the entries; it must equal what
  * measuring the directory afterwards (overlaySize) gives, also when the layer replaces or
- * whites out something it made itself (the count is then dropped for a measurement).
+ * whites out something it made itself (the count is then dropped for a measurement). Device
+ * nodes are made at the end in one batch: a later entry at or under one's path still wins.
  */
 import assert from 'node:assert/strict';
 import { lstatSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -43,6 +44,8 @@ const replacing: TarWriteEntry[] = [
   { header: { name: 'w', type: 'file' }, body: enc.encode('whited out') },
   { header: { name: 'l', type: 'link', linkname: 'w' } },
   { header: { name: '.wh.w', type: 'file' } },
+  { header: { name: 'dv', type: 'char', mode: 0o600, devmajor: 1, devminor: 5 } },
+  { header: { name: 'dv/x', type: 'file' }, body: enc.encode('under') },
 ];
 
 for (const [label, entries] of [['links, symlinks, whiteouts, empty files, devices', plain], ['entries replaced by the same layer', replacing]] as const) {
@@ -63,10 +66,19 @@ for (const [label, entries] of [['links, symlinks, whiteouts, empty files, devic
           // 10 (f, h, h2) + 0 (e) + 1 (s, hs) + 22 + 600 (symlink targets in bytes) + 5000 (d, hd) + 70000
           assert.equal(measured, 10 + 1 + Buffer.byteLength('ünïcødé/→/target') + 600 + 5000 + 70_000);
           assert.equal(lstatSync(join(root, 'a/h2')).nlink, 3);
-          if (privileged) assert.ok(lstatSync(join(root, 'a/gone')).isCharacterDevice());
+          if (privileged) {
+            assert.ok(lstatSync(join(root, 'a/gone')).isCharacterDevice());
+            const p = lstatSync(join(root, 'p'));
+            assert.ok(p.isFIFO());
+            assert.equal(p.mode & 0o7777, 0o644);
+            const n = lstatSync(join(root, 'n'));
+            assert.ok(n.isCharacterDevice());
+            assert.deepEqual([n.rdev >> 8, n.rdev & 0xff, n.nlink, n.mode & 0o7777], [1, 3, 2, 0o600]);
+          }
         } else {
-          // x/y, k, and w's inode once (as l after the whiteout replaced w by a device, or as both w and l)
-          assert.equal(measured, 'stays'.length + 'kept'.length + 'whited out'.length);
+          // x/y, k, and w's inode once (as l after the whiteout replaced w by a device, or as both w and l), dv/x
+          assert.equal(measured, 'stays'.length + 'kept'.length + 'whited out'.length + 'under'.length);
+          assert.ok(lstatSync(join(root, 'dv')).isDirectory());
         }
       } finally {
         rmSync(work, { recursive: true, force: true });

@@ -320,6 +320,9 @@ export function overlaySize(dir: string): number {
 
 const NEW_FILE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
+/** Makes nodes from groups of five arguments: type (p, c or b), octal mode, path, major, minor. */
+const NODES_SCRIPT = 'while [ $# -gt 0 ]; do if [ "$1" = p ]; then mkfifo -m "$2" -- "$3" || exit 1; else mknod -m "$2" -- "$3" "$1" "$4" "$5" || exit 1; fi; shift 5; done';
+
 const LAYER_TYPES = new Set(['file', 'directory', 'symlink', 'link', 'char', 'block', 'fifo']);
 
 /**
@@ -342,6 +345,8 @@ class LayerApplier {
   private readonly safeDirs = new Set<string>();
   private readonly xattrs: XattrWrite[] = [];
   private readonly whiteouts: Array<{ rel: string; uid: number; gid: number }> = [];
+  /** Device nodes and FIFOs to make (by one shell per batch, not a process each), with their entries. */
+  private nodes: Array<{ rel: string; h: TarHeader }> = [];
   private readonly skipped = emptyUnprivileged();
   /**
    * New entries are owned by this process's effective uid and gid as created: overlay mode (every
@@ -510,6 +515,7 @@ class LayerApplier {
     }
     let linkTarget: string | undefined;
     if (h.type === 'link') {
+      if (this.nodes.length > 0) await this.makeNodes(); // the target may be one of them
       const t = await resolveInRoot(cleanEntryName(h.linkname, 'hard link target'), this.probe, { followFinal: false });
       if (t.missingParent || t.last.kind === 'absent') {
         throw new BerthError('BERTH_INVALID_LAYER', `hard link target ${JSON.stringify(h.linkname)} is not in this layer`, { subject: h.linkname });
@@ -545,7 +551,7 @@ class LayerApplier {
           this.skipped.devices++;
           return;
         }
-        await this.makeNode(host, h);
+        this.nodes.push({ rel, h });
         this.queueXattrs(rel, h);
     }
   }
@@ -646,15 +652,29 @@ class LayerApplier {
     closeSync(fd);
   }
 
-  private async makeNode(host: string, h: TarHeader): Promise<void> {
-    const mode = (h.mode & 0o7777).toString(8).padStart(4, '0');
-    if (h.type === 'fifo') await run('mkfifo', ['-m', mode, '--', host]);
-    else await run('mknod', ['-m', mode, '--', host, h.type === 'char' ? 'c' : 'b', String(h.devmajor), String(h.devminor)]);
-    const s = lstatSync(host);
-    if (s.isSymbolicLink() || s.isDirectory()) throw new BerthError('BERTH_IO', `creating ${h.type} node: something else appeared at its path`);
-    lchownSync(host, h.uid, h.gid);
-    chmodSync(host, h.mode & 0o7777);
-    lutimesSync(host, h.mtime, h.mtime);
+  /**
+   * Makes the pending device nodes and FIFOs, then owner, mode and times. A node whose path a
+   * later entry took (or whose directory is no longer a real one all the way down) is not made:
+   * made at its entry, it would have been replaced.
+   */
+  private async makeNodes(): Promise<void> {
+    const todo = this.nodes.filter((n) => this.realDir(parentOf(n.rel)) && this.probe(n.rel).kind === 'absent');
+    this.nodes = [];
+    for (let i = 0; i < todo.length; i += 200) {
+      const args: string[] = [];
+      for (const { rel, h } of todo.slice(i, i + 200)) {
+        args.push(h.type === 'fifo' ? 'p' : h.type === 'char' ? 'c' : 'b', (h.mode & 0o7777).toString(8).padStart(4, '0'), this.host(rel), String(h.devmajor), String(h.devminor));
+      }
+      await run('/bin/sh', ['-c', NODES_SCRIPT, 'sh', ...args]);
+    }
+    for (const { rel, h } of todo) {
+      const host = this.host(rel);
+      const st = lstatSync(host);
+      if (st.isSymbolicLink() || st.isDirectory()) throw new BerthError('BERTH_IO', `creating ${h.type} node ${rel}: something else appeared at its path`);
+      lchownSync(host, h.uid, h.gid);
+      chmodSync(host, h.mode & 0o7777);
+      lutimesSync(host, h.mtime, h.mtime);
+    }
   }
 
   private queueXattrs(rel: string, h: TarHeader): void {
@@ -711,6 +731,7 @@ class LayerApplier {
 
   /** Whiteout devices, xattrs, then directory metadata (deepest first, after their children changed). */
   async finish(): Promise<void> {
+    if (this.nodes.length > 0) await this.makeNodes();
     if (this.whiteouts.length > 0) {
       const todo: Array<{ rel: string; uid: number; gid: number }> = [];
       for (const w of this.whiteouts) {
