@@ -68,11 +68,6 @@ export interface RegistryResponse {
   discard(): void;
 }
 
-/** node:https (with tls under it) loads when a host first speaks HTTPS: ~5 ms of start-up a plain-HTTP registry does without. */
-function httpsModule(): typeof https {
-  return process.getBuiltinModule('node:https');
-}
-
 const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
 const RETRY_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 const CERT_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|HOSTNAME/;
@@ -162,7 +157,18 @@ export class RegistryClient {
     }
   }
 
-  private tlsOptions(): https.AgentOptions {
+  /**
+   * node:http and its agent, or node:https and its agent. node:https and node:tls load when a
+   * host first speaks HTTPS: ~5 ms of start-up that a plain-HTTP registry does without.
+   */
+  private async transportFor(url: URL): Promise<{ mod: typeof http | typeof https; agent: http.Agent }> {
+    if (url.protocol !== 'https:') return { mod: http, agent: this.httpAgent };
+    const [{ default: mod }, { default: tls }] = await Promise.all([import('node:https'), import('node:tls')]);
+    this.httpsAgent ??= new mod.Agent(this.tlsOptions(tls.rootCertificates));
+    return { mod, agent: this.httpsAgent };
+  }
+
+  private tlsOptions(roots: readonly string[]): https.AgentOptions {
     const extra: string[] = [];
     const files = [...(this.opts.caFiles ?? [])];
     if (this.env.SSL_CERT_FILE) files.push(this.env.SSL_CERT_FILE);
@@ -175,22 +181,20 @@ export class RegistryClient {
     }
     return {
       keepAlive: true,
-      ...(extra.length > 0 ? { ca: [...process.getBuiltinModule('node:tls').rootCertificates, ...extra] } : {}),
+      ...(extra.length > 0 ? { ca: [...roots, ...extra] } : {}),
       ...(this.insecure ? { rejectUnauthorized: false } : {}),
     };
   }
 
   /** One HTTP exchange, no auth, retries or redirects; resolves when the headers arrive. */
-  private send(method: string, url: URL, headers: Record<string, string>, body: Uint8Array | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
-    const isHttps = url.protocol === 'https:';
-    if (isHttps) this.httpsAgent ??= new (httpsModule().Agent)(this.tlsOptions());
-    const mod = isHttps ? httpsModule() : http;
+  private async send(method: string, url: URL, headers: Record<string, string>, body: Uint8Array | undefined, signal?: AbortSignal): Promise<IncomingMessage> {
+    const { mod, agent } = await this.transportFor(url);
     const timeout = this.opts.timeoutMs ?? 30_000;
     return new Promise((resolve, reject) => {
       const req = mod.request(url, {
         method,
         headers: { 'User-Agent': this.opts.userAgent ?? 'berth', ...headers, ...(body ? { 'Content-Length': String(body.length) } : {}) },
-        agent: isHttps ? this.httpsAgent : this.httpAgent,
+        agent,
         timeout,
         ...(signal ? { signal } : {}),
       });
@@ -486,11 +490,10 @@ export class RegistryClient {
       if (auth !== undefined) headers.Authorization = auth;
     }
     if (length !== undefined) headers['Content-Length'] = String(length);
-    const isHttps = url.protocol === 'https:';
-    if (isHttps) this.httpsAgent ??= new (httpsModule().Agent)(this.tlsOptions());
+    const { mod, agent } = await this.transportFor(url);
     const timeout = this.opts.timeoutMs ?? 30_000;
-    const req = (isHttps ? httpsModule() : http).request(url, {
-      method: spec.method, headers, agent: isHttps ? this.httpsAgent : this.httpAgent, timeout, ...(spec.signal ? { signal: spec.signal } : {}),
+    const req = mod.request(url, {
+      method: spec.method, headers, agent, timeout, ...(spec.signal ? { signal: spec.signal } : {}),
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer for ${Math.round(timeout / 1000)} s`), { code: 'ETIMEDOUT' })));
     const answer = new Promise<IncomingMessage>((resolve, reject) => {
