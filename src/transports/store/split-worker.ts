@@ -27,7 +27,7 @@ export interface SplitJob {
 }
 
 /** The ring's size: how far the worker may lag before the applier waits. */
-const RING = 16 << 20;
+const RING = 8 << 20;
 /** A piece of a chunk is copied once this much of the ring is free (fewer, larger messages when the worker lags). */
 const MIN_PIECE = 1 << 20;
 
