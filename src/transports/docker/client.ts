@@ -4,7 +4,8 @@
  * `--ca-file` and SSL_CERT_FILE), Basic and Bearer auth (tokens from the OAuth2 POST flow or the
  * docker GET, cached per scope and fetched again on a 401; identity tokens), redirects (Authorization dropped when the origin changes, as for blob storage),
  * bounded retries with backoff on 429/5xx and broken connections, and idle timeouts. Errors name
- * the operation and never contain a credential or an unredacted URL.
+ * the operation and never contain a credential or an unredacted URL. Large blob bodies over plain
+ * HTTP are read on sockets of their own (getBlob, raw-get.ts).
  */
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type https from 'node:https';
