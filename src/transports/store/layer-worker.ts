@@ -26,7 +26,7 @@ export interface LayerJob {
 }
 
 /** How far the worker may run ahead of the reader. */
-const WINDOW = 8 << 20;
+const WINDOW = 2 << 20;
 
 interface SentError {
   readonly code: ErrorCode;
