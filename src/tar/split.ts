@@ -20,7 +20,7 @@ import { peek, type ByteStream, type IoOptions } from '../io/stream.js';
 import type { TarHeader } from './header.js';
 import { Crc64 } from './crc64.js';
 import { limits } from '../io/limits.js';
-import { checkEntries, checkPath, DEFAULT_MAX_TRAILER_BYTES, entryLabel, parseHeaderGroupAt, readTar, type ReadTarOptions, type TarEntry } from './reader.js';
+import { checkEntries, checkPath, DEFAULT_MAX_TRAILER_BYTES, entryLabel, parseHeaderGroupAt, readTar, type ReadTarOptions } from './reader.js';
 
 /** Raw archive bytes between file data: headers, padding, end-of-archive blocks. */
 export interface TarSplitSegment {
@@ -614,54 +614,6 @@ export class TarSplitLines {
 /** Names Go's encoder writes unescaped: printable ASCII but `"`, `\\`, `<`, `>`, `&`. */
 const JSON_SAFE = /^[ !#-%'-;=?-[\]-~]*$/;
 
-export interface SplitTarOptions extends ReadTarOptions {
-  /** Where the JSON lines go. */
-  readonly lines: TarSplitLines;
-  /** Called between entries once the batch holds this many bytes (default 64 KiB), with the batch taken (see TarSplitLines.release). */
-  readonly onLines: (bytes: Buffer) => void | Promise<void>;
-  readonly flushAt?: number;
-}
-
-/**
- * readTar's entries, recorded as tar-split (the lines disassembleTar's records encode to) while
- * the consumer reads them, so a layer that is applied and recorded is parsed once. Each body is
- * checksummed as the consumer reads it; what the consumer leaves is read and checksummed before
- * the next entry. Duplicate member paths are refused as disassembleTar refuses them. The lines
- * of the end of the archive are added when the iteration ends (not on an early stop).
- */
-export async function* splitTar(tar: ByteStream, opts: SplitTarOptions): AsyncGenerator<TarEntry> {
-  const { lines, onLines, flushAt = 1 << 16, ...readOpts } = opts;
-  // The previous entry: its padding is known once readTar has moved past it.
-  let prev: TarEntry | undefined;
-  let trailer: Uint8Array | undefined;
-  const seen = new Set<string>();
-  for await (const e of readTar(tar, { ...readOpts, onTrailer: (b) => (trailer = b) })) {
-    lines.segment(prev?.padding ?? EMPTY, e.raw);
-    const h = e.header;
-    const key = pathKey(h.name, h.nameRaw);
-    if (seen.has(key)) {
-      throw new BerthError('BERTH_INVALID_TAR', `reading tar entry ${e.index} ${JSON.stringify(h.name)}: duplicate path (tar-split and dockerd refuse layers that name a path twice)`, {
-        subject: h.name,
-      });
-    }
-    seen.add(key);
-    const s = new SplitEntry(e);
-    yield s;
-    await s.drain();
-    // Go's reader keeps the header's size for header-only types; tar-split records it as is.
-    lines.file(h.name, h.nameRaw, h.size, h.size > 0 ? s.crc : undefined);
-    prev = e;
-    if (lines.length >= flushAt) await onLines(lines.take());
-  }
-  const rest = trailer ?? EMPTY;
-  const eoa = Math.min(rest.length, 1024);
-  const pendingPadding = prev?.padding ?? EMPTY;
-  if (pendingPadding.length + eoa > 0) lines.segment(pendingPadding, rest.subarray(0, eoa));
-  for (let at = eoa; at < rest.length; at += TRAILER_CHUNK) lines.segment(EMPTY, rest.subarray(at, Math.min(rest.length, at + TRAILER_CHUNK)));
-  lines.segment(EMPTY, EMPTY);
-  await onLines(lines.take());
-}
-
 const EMPTY = new Uint8Array(0);
 const BLOCK = 512;
 
@@ -691,11 +643,13 @@ export interface SplitFeedOptions {
 }
 
 /**
- * splitTar pushed: each chunk is parsed synchronously, member data goes to the sink as views of
- * the chunk (no per-entry stream, generator step or promise) through a CRC-64, and the tar-split
- * lines are written as the members pass (the same lines splitTar writes). Headers go through
- * readTar's parser (parseHeaderGroupAt): the same checks and errors. Only a sink entry that
- * returns a promise pauses the feed.
+ * A tar parsed chunk by chunk and recorded as tar-split while a consumer (the sink) applies it,
+ * so a layer that is applied and recorded is parsed once: each chunk is parsed synchronously,
+ * member data goes to the sink as views of the chunk (no per-entry stream, generator step or
+ * promise) through a CRC-64, and the lines disassembleTar's records encode to are written as the
+ * members pass. Headers go through readTar's parser (parseHeaderGroupAt): the same checks and
+ * errors; duplicate member paths are refused as disassembleTar refuses them. Only a sink entry
+ * that returns a promise pauses the feed.
  */
 export class SplitFeed {
   private index = 0;
@@ -760,7 +714,7 @@ export class SplitFeed {
     }
     this.finished = true;
     if (this.lines === undefined) return;
-    // As splitTar: the end-of-archive blocks (what Go's reader read) with the last padding, the rest in 1 MiB segments.
+    // As disassembleTar: the end-of-archive blocks (what Go's reader read) with the last padding, the rest in 1 MiB segments.
     const rest = this.trailer.length === 1 ? this.trailer[0]! : concatAll(this.trailer);
     const lines = this.lines;
     const eoa = Math.min(rest.length, 1024);
@@ -908,70 +862,6 @@ function concatAll(parts: readonly Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
-}
-
-/** A readTar entry whose body passes through a CRC-64 (read to its end by drain). */
-class SplitEntry implements TarEntry {
-  readonly crc = new Crc64();
-  /** The underlying body, once opened; it is never closed early, drain reads what is left. */
-  src: AsyncIterator<Uint8Array> | undefined;
-  private taken = false;
-
-  constructor(private readonly e: TarEntry) {}
-
-  get index(): number { return this.e.index; }
-  get header(): TarHeader { return this.e.header; }
-  get rawOffset(): number { return this.e.rawOffset; }
-  get headerOffset(): number { return this.e.headerOffset; }
-  get dataOffset(): number { return this.e.dataOffset; }
-  get dataSize(): number { return this.e.dataSize; }
-  get raw(): Uint8Array { return this.e.raw; }
-  get padding(): Uint8Array { return this.e.padding; }
-
-  body(): ByteStream {
-    if (this.taken) throw new BerthError('BERTH_USAGE', `reading tar entry ${this.e.index} ${JSON.stringify(this.e.header.name)}: body() called twice`);
-    this.taken = true;
-    return new CrcBody(this);
-  }
-
-  open(): AsyncIterator<Uint8Array> {
-    return (this.src ??= this.e.body()[Symbol.asyncIterator]());
-  }
-
-  /** Reads and checksums what the consumer left of the body. */
-  async drain(): Promise<void> {
-    if (this.e.dataSize === 0 && this.src === undefined) return;
-    const it = this.open();
-    for (;;) {
-      const r = await it.next();
-      if (r.done === true) return;
-      this.crc.update(r.value);
-    }
-  }
-}
-
-/** The consumer's view of a SplitEntry body: closing it early leaves the rest to drain. */
-class CrcBody implements AsyncIterableIterator<Uint8Array> {
-  private done = false;
-  constructor(private readonly entry: SplitEntry) {}
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  next(): Promise<IteratorResult<Uint8Array>> {
-    if (this.done) return Promise.resolve({ value: undefined, done: true });
-    return this.entry.open().next().then((r) => {
-      if (r.done === true) this.done = true;
-      else this.entry.crc.update(r.value);
-      return r;
-    });
-  }
-
-  return(): Promise<IteratorResult<Uint8Array>> {
-    this.done = true;
-    return Promise.resolve({ value: undefined, done: true });
-  }
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
