@@ -102,12 +102,11 @@ export class DockerArchiveDestination extends StagingDestination {
       return p;
     }
     if (kind !== 'layer' || !canWriteDigest(desc.digest)) return super.put(desc, data, opts);
-    // Read from now on (see eager), and verified once: a stream that verifies itself against
-    // exactly `desc` (the copy engine's) is not hashed again.
+    // Verified once: a stream that verifies itself against exactly `desc` (the copy engine's) is
+    // not hashed again.
     const v = verificationOf(data);
     const trusted = v !== undefined && v.digest === desc.digest && v.size === desc.size;
-    let body = eager(data);
-    if (!trusted) body = verifyStream(body, { digest: desc.digest, size: desc.size, what: `layer ${desc.digest}` });
+    const body = trusted ? data : verifyStream(data, { digest: desc.digest, size: desc.size, what: `layer ${desc.digest}` });
     return this.putLayer(desc, body, opts);
   }
 
@@ -120,24 +119,37 @@ export class DockerArchiveDestination extends StagingDestination {
     let release!: () => void;
     this.turn = new Promise<void>((resolve) => (release = resolve));
     let staged = false;
+    // The source is not read while the put waits (a layer rebuilt on a worker starts it only
+    // then). A source that fails on an abort (a file stream given the copy's signal) gets a reader
+    // at the abort, so its error does not go unhandled.
+    let started = false;
+    const tracked = (async function* (): ByteStream {
+      started = true;
+      yield* body;
+    })();
+    const onAbort = (): void => {
+      if (!started) void discard(body);
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await prev;
       // legacy names come from the config: wait for one still being written
       if (this.opts.archiveLayout === 'legacy' && this.configPuts.size > 0) await Promise.allSettled([...this.configPuts]);
       if (this.direct.has(desc.digest)) {
-        await discard(body);
+        await discard(tracked);
         return;
       }
       const m = this.streamedMembers(desc);
       if (m === undefined) {
         staged = true;
       } else {
-        await this.putDirect(desc, body, m, opts);
+        await this.putDirect(desc, tracked, m, opts);
       }
     } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
       release();
     }
-    if (staged) await this.blobs.putVerified(desc, body, opts);
+    if (staged) await this.blobs.putVerified(desc, eager(tracked), opts);
   }
 
   /**
