@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { BerthError, isBerthError, withContext } from '../core/errors.js';
 import { decompress, sniffCompression } from '../io/codec.js';
 import type { ByteStream, IoOptions } from '../io/stream.js';
+import { fileStream } from '../io/file-stream.js';
 import type { TarType } from './header.js';
 import { limits } from '../io/limits.js';
 import { checkPath, entryLabel, readHeaderGroup, type BlockReader } from './reader.js';
@@ -313,7 +314,7 @@ class Archive implements TarArchive {
   open(entry: ArchiveEntry, opts: OpenOptions = {}): ByteStream {
     this.checkOpen();
     if (entry.size === 0) return (async function* () {})();
-    return createReadStream(this.tarFile, {
+    return fileStream(this.tarFile, {
       start: entry.dataOffset, end: entry.dataOffset + entry.size - 1, highWaterMark: opts.chunkSize ?? 1 << 20,
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
     });

@@ -7,6 +7,7 @@ import { lstat, open, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BerthError } from '../../core/errors.js';
 import { toBytes, type ByteStream, type IoOptions } from '../../io/stream.js';
+import { fileStream } from '../../io/file-stream.js';
 import { openTarArchive, type ArchiveEntry, type TarArchive } from '../../tar/archive.js';
 
 export interface PlaceFile {
@@ -98,7 +99,7 @@ class DirectoryFiles implements PlaceFiles {
   async open(name: string, opts: IoOptions = {}): Promise<ByteStream> {
     const real = await this.confined(name);
     if (real === undefined) throw new BerthError('BERTH_NOT_FOUND', `${this.location}: "${name}" does not exist`, { subject: name });
-    return createReadStream(real, { highWaterMark: 1 << 20, ...(opts.signal ? { signal: opts.signal } : {}) });
+    return fileStream(real, opts.signal ? { signal: opts.signal } : {});
   }
 
   async readBytes(name: string, maxBytes: number): Promise<Uint8Array> {

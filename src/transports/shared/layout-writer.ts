@@ -7,7 +7,6 @@
  * Every write goes to a temp file first and is renamed into place only once its size and digest
  * are right, so a failed or interrupted put never leaves a wrong blob behind.
  */
-import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -19,6 +18,7 @@ import { ANNOTATION_CONTAINERD_IMAGE_NAME, ANNOTATION_REF_NAME, OCI_INDEX } from
 import { formatReference, parseDockerReference, familiarName } from '../../core/reference.js';
 import { fsyncDir, makeTempSibling, writeStreamAtomic, TEMP_PREFIX } from '../../io/atomic-file.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
+import { fileStream } from '../../io/file-stream.js';
 import { verifyBytes, verifyStream } from '../../io/verify.js';
 import { verificationOf } from '../../io/verified-stream.js';
 import { BLOCK_SIZE } from '../../tar/header.js';
@@ -438,7 +438,7 @@ function tarEntry(m: TarMember, opts: IoOptions): TarWriteEntry {
       if ('stream' in m) return { header: { ...base, type: 'file', size: m.size }, body: m.stream };
       return {
         header: { ...base, type: 'file', size: m.size },
-        body: createReadStream(m.file, { highWaterMark: 1 << 20, ...(opts.signal ? { signal: opts.signal } : {}) }) as AsyncIterable<Uint8Array>,
+        body: fileStream(m.file, opts.signal ? { signal: opts.signal } : {}),
       };
   }
 }
