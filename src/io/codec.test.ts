@@ -156,12 +156,19 @@ test('interop with the real gzip and zstd tools', async (t) => {
   });
 });
 
-/** zstd through the binding with an explicit libzstd worker count (0: single-threaded). */
-function zstdWith(workers: number, level: number, plain: Uint8Array, chunk: number): Buffer {
+/**
+ * zstd through the binding with an explicit libzstd worker count (0: single-threaded) and, when
+ * given, codec.ts's job size and overlap for the fast levels.
+ */
+function zstdWith(workers: number, level: number, plain: Uint8Array, chunk: number, job?: { size: number; overlapLog: number }): Buffer {
   const z = createRequire(import.meta.url)('zstd-napi/binding.js') as typeof Binding;
   const cctx = new z.CCtx();
   cctx.setParameter(z.CParameter.compressionLevel, level);
   cctx.setParameter(z.CParameter.nbWorkers, workers);
+  if (job !== undefined) {
+    cctx.setParameter(z.CParameter.jobSize, job.size);
+    cctx.setParameter(z.CParameter.overlapLog, job.overlapLog);
+  }
   const out: Buffer[] = [];
   for (let at = 0; at < plain.length; at += chunk) {
     let input = plain.subarray(at, at + chunk);
@@ -181,12 +188,17 @@ function zstdWith(workers: number, level: number, plain: Uint8Array, chunk: numb
 }
 
 test('parallel zstd: the same bytes for any worker count, so digests match across machines', async (t) => {
-  // level 1 cuts 2 MiB jobs: 7 MB is four jobs, so the workers really split the input
+  // levels 1-3 cut 2 MiB jobs: 7 MB is four jobs, so the workers really split the input
   const plain = sample(7_000_000, 5);
+  const fast = { size: 2 << 20, overlapLog: 7 };
   const packed = Buffer.from(await toBytes(compress(chunked(plain, 65_536), 'zstd', { level: 1, parallel: true })));
   for (const workers of [1, 2, 3]) {
-    assert.ok(packed.equals(zstdWith(workers, 1, plain, 1_000_003)), `${workers} workers give other bytes`);
+    assert.ok(packed.equals(zstdWith(workers, 1, plain, 1_000_003, fast)), `${workers} workers give other bytes`);
   }
+  // libzstd's own job size (8 MiB at level 3) would give other bytes: the parameters are set
+  const three = Buffer.from(await toBytes(compress(chunked(plain, 65_536), 'zstd', { level: 3, parallel: true })));
+  assert.ok(three.equals(zstdWith(2, 3, plain, 65_536, fast)));
+  assert.ok(!three.equals(zstdWith(2, 3, plain, 65_536)), 'default job size is expected to differ');
   // documents why parallel is opt-in: the single-threaded mode writes other bytes
   assert.ok(!packed.equals(zstdWith(0, 1, plain, 65_536)), 'single-threaded output is expected to differ');
   assert.equal(sha(await toBytes(decompress(chunked(packed, 4099), 'zstd'))), sha(plain));
