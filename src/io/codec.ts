@@ -328,7 +328,7 @@ function zstdWorkers(): number {
  * Job size and overlap (a quarter of the window) for parallel zstd at levels 1–3. libzstd's
  * default at level 3 is 8 MiB jobs, whose buffers cost ~90 MiB per stream against ~35 MiB
  * single-threaded, and copy runs three streams at once; 2 MiB jobs cost ~50 MiB and ~10% more
- * CPU than one thread, for the same output size. Higher levels keep libzstd's defaults: there
+ * CPU than one thread, for an output within 0.3% of it. Higher levels keep libzstd's defaults: there
  * reloading the overlap is dear and the caller chose ratio over speed.
  */
 const ZSTD_FAST_JOB = 2 << 20;
