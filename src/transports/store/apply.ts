@@ -39,7 +39,7 @@ import { fastCleanName } from '../../layer/union.js';
 import { classifyEntry, WHITEOUT_PREFIX, type EntryRole } from '../../layer/whiteout.js';
 import type { TarHeader } from '../../tar/header.js';
 import { SplitFeed, TarSplitLines } from '../../tar/split.js';
-import { SplitRecorder } from './split-worker.js';
+import { SplitThread } from './split-worker.js';
 import { setXattrs, xattrTool, type XattrWrite } from './xattr.js';
 
 const run = promisify(execFile);
@@ -114,8 +114,9 @@ export interface ApplyLayerOptions extends IoOptions {
   /**
    * Record tar-split on a worker thread (split-worker.ts) while this thread applies: worth it
    * for a layer of more than a few MiB (a worker costs a few tens of milliseconds to start).
+   * A SplitThread shared by the layers of a load, or `true` for a thread of this layer's own.
    */
-  readonly recordInWorker?: boolean;
+  readonly recordInWorker?: SplitThread | true;
 }
 
 export interface ApplyLayerResult {
@@ -218,7 +219,9 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
   let tarBytes = 0;
   const maxEntries = configuredLimits().maxStreamEntries;
   const maxPathBytes = configuredLimits().maxPathBytes;
-  const recorder = opts.recordInWorker === true ? new SplitRecorder({ file: opts.tarSplitFile, maxEntries, maxPathBytes }, opts.what) : undefined;
+  const own = opts.recordInWorker === true ? new SplitThread() : undefined;
+  const thread = own ?? (opts.recordInWorker === true ? undefined : opts.recordInWorker);
+  const recorder = thread?.start({ file: opts.tarSplitFile, maxEntries, maxPathBytes }, opts.what);
   const ts = recorder === undefined ? new TarSplitWriter(opts.tarSplitFile) : undefined;
   // The entry errors are named after, kept as is: the label is built only for an error.
   let index = 0;
@@ -286,6 +289,8 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
     ts?.destroy();
     await recorder?.destroy();
     throw err;
+  } finally {
+    await own?.close();
   }
 }
 

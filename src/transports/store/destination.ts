@@ -38,6 +38,7 @@ import { repositoryKeys, rfc3339Nano, StoreWriter, type ParentInfo, type Prepare
 import { verificationOf } from '../../io/verified-stream.js';
 import { verifyStream } from '../../io/verify.js';
 import { limits } from '../../io/limits.js';
+import { SplitThread } from './split-worker.js';
 
 /** Layer blobs from this size on are recorded as tar-split on a worker thread while applied (apply.ts). */
 const RECORD_IN_WORKER_BYTES = 4 << 20;
@@ -112,6 +113,8 @@ export class StoreDestination implements ImageDestination {
   private readonly stagedAll: StagedLayer[] = [];
   /** Shared by every layer of this load. */
   private readonly budget = new LoadBudget();
+  /** Records the tar-split of this load's large layers: one worker thread, started by the first. */
+  private readonly splitThread = new SplitThread();
   /** What commit wrote, in root order. */
   loaded: LoadedImage[] = [];
   /** Things to tell the user once (e.g. what could not be materialised without root). */
@@ -227,7 +230,7 @@ export class StoreDestination implements ImageDestination {
     const layer = await this.writer.stageLayer(tar, {
       what, budget: this.budget, ...signal, ...(compression === 'none' && desc.digest.startsWith('sha256:') ? { verifiedDigest: desc.digest } : {}),
       // a worker thread records tar-split while this one writes the files, unless starting it costs more
-      ...(desc.size >= RECORD_IN_WORKER_BYTES ? { recordInWorker: true } : {}),
+      ...(desc.size >= RECORD_IN_WORKER_BYTES ? { recordInWorker: this.splitThread } : {}),
     }).catch((err: unknown) => {
       throw withContext(err, `loading into ${this.store.root}`);
     });
@@ -457,6 +460,7 @@ export class StoreDestination implements ImageDestination {
     if (this.closed) return;
     this.closed = true;
     try {
+      await this.splitThread.close();
       // Published layers were renamed away; what is still at a staged path was never used.
       for (const s of this.stagedAll) await this.writer.discardStaged(s);
       await rm(this.staging, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);

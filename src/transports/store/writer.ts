@@ -30,6 +30,7 @@ import type { DataRoot } from './data-root.js';
 import { configFile } from './imagedb.js';
 import { layerDir } from './layerdb.js';
 import { failpoint } from './safety.js';
+import type { SplitThread } from './split-worker.js';
 
 const run = promisify(execFile);
 
@@ -200,7 +201,7 @@ export class StoreWriter {
    * files do not depend on its parent, so this may run while the blob arrives, before anyone
    * knows which chain it will be part of (adoptStaged). On failure everything staged is removed.
    */
-  async stageLayer(tar: ByteStream, opts: IoOptions & { what: string; budget?: LoadBudget; diffId?: Digest; verifiedDigest?: Digest; recordInWorker?: boolean }): Promise<StagedLayer> {
+  async stageLayer(tar: ByteStream, opts: IoOptions & { what: string; budget?: LoadBudget; diffId?: Digest; verifiedDigest?: Digest; recordInWorker?: SplitThread | true }): Promise<StagedLayer> {
     if (this.store.driver !== 'overlay2') throw new BerthError('BERTH_USAGE', `staging a layer in ${this.root}: only overlay2 layers can be staged before their parent is known`);
     const cacheId = newCacheId();
     const tmpRoot = path.join(this.imageDir, 'layerdb/tmp');
@@ -218,7 +219,7 @@ export class StoreWriter {
       const res = await applyLayer(tar, files, {
         mode: 'overlay', tarSplitFile: path.join(entryDir, 'tar-split.json.gz'), what: opts.what,
         ...(opts.diffId ? { diffId: opts.diffId } : {}), ...(opts.verifiedDigest ? { verifiedDigest: opts.verifiedDigest } : {}),
-        ...(opts.budget ? { budget: opts.budget } : {}), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.recordInWorker === true ? { recordInWorker: true } : {}),
+        ...(opts.budget ? { budget: opts.budget } : {}), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.recordInWorker !== undefined ? { recordInWorker: opts.recordInWorker } : {}),
       });
       const w = (name: string, text: string) => writeFile(path.join(entryDir, name), text, { mode: 0o644 });
       await w('diff', res.diffId);
