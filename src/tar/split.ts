@@ -786,7 +786,8 @@ export class SplitFeed {
       if (pos === len) return undefined;
       const r = this.group(buf, pos);
       if (r === -1) {
-        this.carry = buf.slice(pos);
+        // a copy: a Buffer's slice() is a view, and the reader may reuse the chunk's memory
+        this.carry = new Uint8Array(buf.subarray(pos));
         this.pos = len;
         return undefined;
       }
@@ -843,7 +844,7 @@ export class SplitFeed {
         want: this.maxTrailer, got: this.trailerBytes,
       });
     }
-    if (this.lines !== undefined) this.trailer.push(buf.slice(from, to));
+    if (this.lines !== undefined) this.trailer.push(new Uint8Array(buf.subarray(from, to))); // a copy, as the carry
   }
 
   private truncated(part: string, want: number, got: number): BerthError {
