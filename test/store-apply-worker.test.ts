@@ -122,3 +122,32 @@ test('a layer failing on the applying side stops its recording and leaves its ta
     await thread.close();
   }
 });
+
+test('the applier reads no chunk after asking for the next (so file reads may reuse their memory), in either recording mode', async () => {
+  const tar = await toBytes(writeTar(entries));
+  const here = await apply(tar, tar.length, false);
+  // Buffers (whose slice() is a view) overwritten as soon as the next is asked for
+  const poisoned = (chunk: number): ByteStream => (async function* () {
+    for (let at = 0; at < tar.length; at += chunk) {
+      const b = Buffer.from(tar.subarray(at, Math.min(tar.length, at + chunk)));
+      yield b;
+      b.fill(0xee);
+    }
+  })();
+  for (const recordInWorker of [false, true]) {
+    for (const chunk of [511, 4096, 65_537]) {
+      const work = mkdtempSync('/dev/shm/berth-worker-');
+      try {
+        const root = join(work, 'diff');
+        mkdirSync(root);
+        const file = join(work, 'tar-split.json.gz');
+        const res = await applyLayer(poisoned(chunk), root, { mode: 'overlay', tarSplitFile: file, what: 'worker layer', privileged: false, ...(recordInWorker ? { recordInWorker } : {}) });
+        assert.equal(gunzipSync(readFileSync(file)).toString('utf8'), here.lines, `${chunk}-byte chunks, worker ${recordInWorker}`);
+        assert.equal(res.size, here.size);
+        assert.equal(readFileSync(join(root, 'b/c/big')).equals(Buffer.from(entries[6]!.body as Uint8Array)), true);
+      } finally {
+        rmSync(work, { recursive: true, force: true });
+      }
+    }
+  }
+});

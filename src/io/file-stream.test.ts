@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileStream } from './file-stream.js';
+import { fileStream, recycleChunk } from './file-stream.js';
 import { toBytes } from './stream.js';
 
 test('fileStream reads a file or a byte range, opening it only when read', async () => {
@@ -43,6 +43,33 @@ test('an unread fileStream whose signal aborts raises nothing; a read one fails 
     assert.deepEqual(uncaught, []);
   } finally {
     process.off('uncaughtException', onUncaught);
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('fileStream reuses a chunk\'s memory only once its consumer handed it back', async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'berth-fs-'));
+  try {
+    const f = path.join(dir, 'f');
+    const bytes = Buffer.from(Array.from({ length: 10 }, (_, i) => i));
+    await writeFile(f, bytes);
+    const it = fileStream(f, { highWaterMark: 3 })[Symbol.asyncIterator]();
+    const a = (await it.next()).value!;
+    const b = (await it.next()).value!;
+    assert.notEqual(a.buffer, b.buffer, 'kept chunks are never overwritten');
+    assert.deepEqual([...a], [0, 1, 2]);
+    recycleChunk(a);
+    recycleChunk(a); // twice: no second lease of the same memory
+    recycleChunk(new Uint8Array(3)); // not from a fileStream: ignored
+    const c = (await it.next()).value!;
+    assert.equal(c.buffer, a.buffer, 'the handed-back memory is read into');
+    assert.deepEqual([...c], [6, 7, 8]);
+    const d = (await it.next()).value!;
+    assert.notEqual(d.buffer, a.buffer);
+    assert.notEqual(d.buffer, b.buffer);
+    assert.deepEqual([...b, ...d], [3, 4, 5, 9]);
+    assert.equal((await it.next()).done, true);
+  } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -32,6 +32,7 @@ import { createGzip } from 'node:zlib';
 import { createDigester, type Digest } from '../../core/digest.js';
 import { BerthError, withContext } from '../../core/errors.js';
 import { limits as configuredLimits } from '../../io/limits.js';
+import { recycleChunk } from '../../io/file-stream.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
 import { DEFAULT_MAX_UNPACKED_BYTES, DEFAULT_MAX_UNPACKED_ENTRIES } from '../../layer/extract.js';
 import { cleanEntryName, parentOf, resolveInRoot, type ProbeResult } from '../../layer/safe-path.js';
@@ -210,7 +211,11 @@ class TarSplitWriter {
   }
 }
 
-/** Applies one uncompressed layer tar into `dir` (an existing directory). */
+/**
+ * Applies one uncompressed layer tar into `dir` (an existing directory). Each chunk is handed
+ * back to the file read it came from (recycleChunk) once applied: the stages `tar` passed
+ * through must not read a chunk after yielding it (none of the store's do).
+ */
 export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerOptions): Promise<ApplyLayerResult> {
   const a = new LayerApplier(dir, opts);
   const digester = opts.verifiedDigest === undefined ? createDigester('sha256') : undefined;
@@ -270,6 +275,9 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
         const wait = feed.feed(chunk);
         if (wait !== undefined) await wait;
         if (ts !== undefined) await ts.drained();
+        // all of it is on disk or copied (file bodies by writeSync, headers and lines copied, the
+        // ring copied): a file read may reuse its memory
+        recycleChunk(chunk);
       }
       feed.finish();
     } finally {
