@@ -170,11 +170,8 @@ for (const driver of drivers) {
       }
     });
 
-    await t.test('docker load takes berth save\'s archives (both layouts, images sharing layers) with the same IDs and tags', async (tt) => {
-      if (driver !== 'overlay2') {
-        tt.skip('one driver is enough: the archive does not depend on it');
-        return;
-      }
+    // one driver is enough here: the saved archive does not depend on it
+    if (driver === 'overlay2') await t.test('docker load takes berth save\'s archives (both layouts, images sharing layers) with the same IDs and tags', async () => {
       for (const format of ['docker-legacy', 'docker'] as const) {
         const out = path.join(work, `load-${format}.tar`);
         const r = await berth('--root', R, 'save', ...names, '-o', out, '--format', format);
