@@ -100,8 +100,10 @@ async function main(argv: readonly string[]): Promise<number> {
   ];
   // Registry ports are picked when a case starts its registry.
   const substitutions = (): Substitutions => [...fixedSubst, ...Registry.hosts.map((h): [string, string] => [h, '$REGISTRY'])];
-  // A partial run (--only) updates its cases in the previous results instead of dropping the rest.
-  const previous = opts.only !== undefined ? await previousResults(opts.out) : undefined;
+  // A partial run (--only, --datasets, --no-limits) updates its cases in the previous results
+  // instead of dropping the rest.
+  const partial = opts.only !== undefined || opts.datasets !== undefined || opts.noLimits;
+  const previous = partial ? await previousResults(opts.out) : undefined;
   const results: CaseResult[] = [];
   const save = async (): Promise<Results> => {
     const subst = substitutions();
