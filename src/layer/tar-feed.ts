@@ -123,7 +123,8 @@ export class TarFeed {
       if (pos === len) return undefined;
       const r = this.group(buf, pos);
       if (r === -1) {
-        this.carry = buf.slice(pos);
+        // a copy (a Buffer's slice() is a view): a reader may reuse the chunk's memory, as SplitFeed's does
+        this.carry = new Uint8Array(buf.subarray(pos));
         this.pos = len;
         return undefined;
       }
