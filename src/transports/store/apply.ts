@@ -22,13 +22,11 @@
  * (the layer still rebuilds byte-exact) and counted in `unprivileged`.
  */
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
 import {
-  chmodSync, closeSync, constants, createWriteStream, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
+  chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync,
   readdirSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { promisify } from 'node:util';
-import { createGzip } from 'node:zlib';
 import { createDigester, type Digest } from '../../core/digest.js';
 import { BerthError, withContext } from '../../core/errors.js';
 import { limits as configuredLimits } from '../../io/limits.js';
@@ -41,6 +39,7 @@ import { classifyEntry, WHITEOUT_PREFIX, type EntryRole } from '../../layer/whit
 import type { TarHeader } from '../../tar/header.js';
 import { SplitFeed, TarSplitLines } from '../../tar/split.js';
 import { SplitThread } from './split-worker.js';
+import { TarSplitWriter } from './tar-split-writer.js';
 import { setXattrs, xattrTool, type XattrWrite } from './xattr.js';
 
 const run = promisify(execFile);
@@ -170,47 +169,6 @@ function isMissing(err: unknown): boolean {
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
-/** Writes tar-split JSON lines gzip'd to a new file, with backpressure. */
-class TarSplitWriter {
-  // Level 1: the JSON is mostly base64 of headers, and at the default level its gzip cost about as
-  // much CPU as checksumming the layer's files (the file is ~20% larger; any level reads back the same).
-  private readonly gz = createGzip({ level: 1 });
-  private readonly out;
-  private readonly finished: Promise<void>;
-
-  constructor(file: string) {
-    this.out = createWriteStream(file, { flags: 'wx', mode: 0o644 });
-    this.gz.pipe(this.out);
-    this.finished = new Promise<void>((resolve, reject) => {
-      this.out.on('finish', () => resolve());
-      this.out.on('error', reject);
-      this.gz.on('error', reject);
-    });
-    this.finished.catch(() => undefined);
-  }
-
-  /** Queues a batch of lines; `done` runs once zlib has consumed it (the buffer may then be reused). */
-  write(bytes: Buffer, done: () => void): void {
-    if (bytes.length > 0) this.gz.write(bytes, done);
-    else done();
-  }
-
-  /** Waits while zlib holds more than its buffer's worth of lines (backpressure between chunks). */
-  async drained(): Promise<void> {
-    if (this.gz.writableNeedDrain) await Promise.race([once(this.gz, 'drain'), this.finished]);
-  }
-
-  async end(): Promise<void> {
-    this.gz.end();
-    await this.finished;
-  }
-
-  destroy(): void {
-    this.gz.destroy();
-    this.out.destroy();
-  }
-}
-
 /**
  * Applies one uncompressed layer tar into `dir` (an existing directory). Each chunk is handed
  * back to the file read it came from (recycleChunk) once applied: the stages `tar` passed
@@ -294,7 +252,7 @@ export async function applyLayer(tar: ByteStream, dir: string, opts: ApplyLayerO
     await a.finish();
     return { diffId: got, size: opts.mode === 'overlay' ? a.overlaySize() : a.headerBytes, tarBytes, entries: a.entries, unprivileged: a.unprivilegedSummary() };
   } catch (err) {
-    ts?.destroy();
+    void ts?.destroy();
     await recorder?.destroy();
     throw err;
   } finally {

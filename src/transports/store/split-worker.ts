@@ -9,12 +9,10 @@
  * lines, checks and errors: duplicate paths are refused here, as the applying side does not
  * check them). Errors come back as the same BerthError.
  */
-import { createWriteStream } from 'node:fs';
-import { once } from 'node:events';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { createGzip } from 'node:zlib';
 import { BerthError, toBerthError, type ErrorCode } from '../../core/errors.js';
 import { SplitFeed, TarSplitLines } from '../../tar/split.js';
+import { TarSplitWriter } from './tar-split-writer.js';
 
 export interface SplitJob {
   /** Where tar-split.json.gz goes (created; must not exist). */
@@ -62,26 +60,17 @@ function sendable(err: unknown): SentError {
 
 /** One layer's recording on the worker: feed each chunk, gzip the lines into the file, acknowledge once zlib keeps up. */
 class WorkerJob {
-  private readonly gz = createGzip({ level: 1 }); // the JSON is mostly base64 of headers; any level reads back the same
-  private readonly out;
-  private readonly finished: Promise<void>;
+  private readonly writer: TarSplitWriter;
   private readonly feed: SplitFeed;
   private readonly queue: ToWorker[] = [];
   private busy = false;
   private over = false;
 
   constructor(private readonly id: number, job: SplitJob, private readonly ring: SharedArrayBuffer, private readonly forget: () => void) {
-    this.out = createWriteStream(job.file, { flags: 'wx', mode: 0o644 });
-    this.gz.pipe(this.out);
-    this.finished = new Promise<void>((resolve, reject) => {
-      this.out.on('finish', () => resolve());
-      this.out.on('error', reject);
-      this.gz.on('error', reject);
-    });
-    this.finished.catch(() => undefined);
+    this.writer = new TarSplitWriter(job.file);
     const lines = new TarSplitLines();
     this.feed = new SplitFeed({ entry: () => undefined, data: () => undefined, end: () => undefined }, {
-      lines, onLines: (b) => void this.gz.write(b, () => lines.release(b)), maxEntries: job.maxEntries, maxPathBytes: job.maxPathBytes,
+      lines, onLines: (b) => this.writer.write(b, () => lines.release(b)), maxEntries: job.maxEntries, maxPathBytes: job.maxPathBytes,
     });
   }
 
@@ -103,8 +92,7 @@ class WorkerJob {
       for (let m = this.queue.shift(); m !== undefined && !this.over; m = this.queue.shift()) {
         if (m.t === 'end') {
           this.feed.finish();
-          this.gz.end();
-          await this.finished;
+          await this.writer.end();
           if (this.over) return; // aborted meanwhile: close() answers
           this.over = true;
           this.forget();
@@ -115,7 +103,7 @@ class WorkerJob {
         // the feed keeps no view of its input past the call (what it keeps, it copies)
         const chunk = new Uint8Array(this.ring, m.o, m.n);
         void this.feed.feed(chunk); // no sink handler returns a promise
-        if (this.gz.writableNeedDrain) await Promise.race([once(this.gz, 'drain'), this.finished]);
+        await this.writer.drained();
         port.postMessage({ t: 'ack', id: this.id, n: chunk.length } satisfies FromWorker);
       }
     } catch (err) {
@@ -130,10 +118,7 @@ class WorkerJob {
 
   /** Destroys the streams, waits for the file to be closed, forgets the job and says so. */
   private async close(e?: SentError): Promise<void> {
-    const closed = this.out.closed ? Promise.resolve() : once(this.out, 'close').then(() => undefined, () => undefined);
-    this.gz.destroy();
-    this.out.destroy();
-    await closed;
+    await this.writer.destroy();
     this.forget();
     const port = parentPort!;
     if (e !== undefined) port.postMessage({ t: 'error', id: this.id, e } satisfies FromWorker);
