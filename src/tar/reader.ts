@@ -11,7 +11,7 @@
  */
 import { BerthError, withContext } from '../core/errors.js';
 import { limits, shortName } from '../io/limits.js';
-import type { ByteStream } from '../io/stream.js';
+import { concatBytes, type ByteStream } from '../io/stream.js';
 import {
   BLOCK_SIZE, MAX_EXTENSION_BYTES, buildHeader, decodeBlockAt, isHeaderOnlyFlag, isZeroBlock, paddingLength, parsePaxRecords, peekName,
   type Extensions, type TarHeader,
@@ -226,21 +226,8 @@ export async function readHeaderGroup(r: BlockReader, offset: number, index: num
     }
     if (g.end) return g;
     const { parts, ...rest } = g;
-    return { ...rest, raw: concatParts(parts) };
+    return { ...rest, raw: concatBytes(parts) };
   }
-}
-
-function concatParts(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -598,7 +585,7 @@ export async function* readTar(src: ByteStream, opts: ReadTarOptions = {}): Asyn
             }
             parts.push(new Uint8Array(chunk));
           }
-          opts.onTrailer?.(concatParts(parts));
+          opts.onTrailer?.(concatBytes(parts));
           return;
         }
         checkEntries(index, maxEntries, g.header.name);

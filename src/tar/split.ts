@@ -16,7 +16,7 @@
  */
 import { BerthError, isBerthError, withContext } from '../core/errors.js';
 import { compress, decompress, sniffCompression } from '../io/codec.js';
-import { peek, type ByteStream, type IoOptions } from '../io/stream.js';
+import { concatBytes, peek, type ByteStream, type IoOptions } from '../io/stream.js';
 import type { TarHeader } from './header.js';
 import { Crc64 } from './crc64.js';
 import { limits } from '../io/limits.js';
@@ -715,7 +715,7 @@ export class SplitFeed {
     this.finished = true;
     if (this.lines === undefined) return;
     // As disassembleTar: the end-of-archive blocks (what Go's reader read) with the last padding, the rest in 1 MiB segments.
-    const rest = this.trailer.length === 1 ? this.trailer[0]! : concatAll(this.trailer);
+    const rest = concatBytes(this.trailer);
     const lines = this.lines;
     const eoa = Math.min(rest.length, 1024);
     if (this.padLen + eoa > 0) lines.segment(this.pad.subarray(0, this.padLen), rest.subarray(0, eoa));
@@ -851,18 +851,6 @@ export class SplitFeed {
     const name = this.cur?.name;
     return new BerthError('BERTH_INVALID_TAR', `${entryLabel(this.index - 1, name)}: truncated ${part} (want ${want} bytes, got ${got})`, { want, got, subject: name });
   }
-}
-
-function concatAll(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
