@@ -10,7 +10,8 @@
  */
 import { createReadStream } from 'node:fs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { BerthError, isBerthError, toBerthError, type ErrorCode } from '../../core/errors.js';
+import { BerthError, isBerthError } from '../../core/errors.js';
+import { revived, sendable, type SentError } from './worker-error.js';
 import type { ByteStream, IoOptions } from '../../io/stream.js';
 import { assembleTarSplit, CrcChecker, DeferredChecks, type CheckBatch } from '../../tar/assemble.js';
 import { layerFdOpener } from './overlay2.js';
@@ -28,31 +29,12 @@ export interface LayerJob {
 /** How far the worker may run ahead of the reader. */
 const WINDOW = 2 << 20;
 
-interface SentError {
-  readonly code: ErrorCode;
-  readonly message: string;
-  readonly subject?: string;
-  readonly path?: string;
-  readonly want?: unknown;
-  readonly got?: unknown;
-}
 
 type FromWorker =
   | { readonly t: 'data'; readonly b: ArrayBuffer; readonly o: number; readonly n: number; readonly c: CheckBatch }
   | { readonly t: 'end' }
   | { readonly t: 'error'; readonly e: SentError };
 
-function sendable(err: unknown): SentError {
-  const e = toBerthError(err);
-  const clonable = (v: unknown): unknown => (v === undefined || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? v : String(v));
-  return {
-    code: e.code, message: e.message,
-    ...(e.subject !== undefined ? { subject: e.subject } : {}),
-    ...(e.path !== undefined ? { path: e.path } : {}),
-    ...(e.want !== undefined ? { want: clonable(e.want) } : {}),
-    ...(e.got !== undefined ? { got: clonable(e.got) } : {}),
-  };
-}
 
 /** The worker side: rebuild, post pieces while the window allows. */
 async function runWorker(job: LayerJob): Promise<void> {
@@ -140,9 +122,7 @@ export async function* assembleInWorker(job: LayerJob, opts: IoOptions = {}): By
       if (m.t === 'end') return;
       if (m.t === 'error') {
         const e = m.e;
-        throw new BerthError(e.code, e.message, {
-          ...(e.subject !== undefined ? { subject: e.subject } : {}), ...(e.path !== undefined ? { path: e.path } : {}), want: e.want, got: e.got,
-        });
+        throw revived(e);
       }
       const piece = new Uint8Array(m.b, m.o, m.n);
       checker.check(piece, m.c);

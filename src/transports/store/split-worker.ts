@@ -10,7 +10,8 @@
  * check them). Errors come back as the same BerthError.
  */
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { BerthError, toBerthError, type ErrorCode } from '../../core/errors.js';
+import { BerthError } from '../../core/errors.js';
+import { revived, sendable, type SentError } from './worker-error.js';
 import { SplitFeed, TarSplitLines } from '../../tar/split.js';
 import { TarSplitWriter } from './tar-split-writer.js';
 
@@ -27,13 +28,6 @@ const RING = 8 << 20;
 /** A piece of a chunk is copied once this much of the ring is free (fewer, larger messages when the worker lags). */
 const MIN_PIECE = 1 << 20;
 
-interface SentError {
-  readonly code: ErrorCode;
-  readonly message: string;
-  readonly subject?: string;
-  readonly want?: unknown;
-  readonly got?: unknown;
-}
 
 type ToWorker =
   | { readonly t: 'start'; readonly id: number; readonly job: SplitJob; readonly ring: SharedArrayBuffer }
@@ -47,16 +41,6 @@ type FromWorker =
   | { readonly t: 'error'; readonly id: number; readonly e: SentError }
   | { readonly t: 'closed'; readonly id: number };
 
-function sendable(err: unknown): SentError {
-  const e = toBerthError(err);
-  const plain = (v: unknown): unknown => (v === undefined || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' ? v : String(v));
-  return {
-    code: e.code, message: e.message,
-    ...(e.subject !== undefined ? { subject: e.subject } : {}),
-    ...(e.want !== undefined ? { want: plain(e.want) } : {}),
-    ...(e.got !== undefined ? { got: plain(e.got) } : {}),
-  };
-}
 
 /** One layer's recording on the worker: feed each chunk, gzip the lines into the file, acknowledge once zlib keeps up. */
 class WorkerJob {
@@ -219,7 +203,7 @@ export class SplitRecorder {
     if (m.t === 'ack') this.acked += m.n;
     else if (m.t === 'done') this.end1(true);
     else if (m.t === 'closed') this.end1(false);
-    else this.failure ??= new BerthError(m.e.code, m.e.message, { ...(m.e.subject !== undefined ? { subject: m.e.subject } : {}), want: m.e.want, got: m.e.got });
+    else this.failure ??= revived(m.e);
     this.poke();
   }
 
